@@ -1,0 +1,130 @@
+"""Typed configuration: the single source of truth for a fine-tuning run.
+
+YAML files only select and override these fields; unknown keys are rejected with the path of the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class ModelConfig(_Strict):
+    model_id: str = Field("tiny-qwen2-vl", description="An id from `lmms models`, a hub path, or a local checkpoint.")
+    family: str | None = Field(None, description="Family name; inferred from the checkpoint's config when omitted.")
+    tiny: bool = Field(False, description="Build a tiny random checkpoint of `family` offline instead of loading one.")
+    trust_remote_code: bool = Field(False, description="Allow code shipped with the checkpoint (off by default).")
+    revision: str | None = None
+    attn_implementation: str | None = Field(None, description="e.g. sdpa, flash_attention_2; None lets transformers pick.")
+
+
+class DataConfig(_Strict):
+    train_path: str = "example_data/train.json"
+    eval_path: str | None = "example_data/eval.json"
+    image_folder: str | None = "example_data/media"
+    video_folder: str | None = "example_data/media"
+    allowed_roots: list[str] | None = Field(None, description="If set, every media file must resolve inside one of these.")
+    user_key: str = "human"
+    assistant_key: str = "gpt"
+    system_key: str = "system"
+    num_frames: int = Field(8, ge=1, description="Frames sampled uniformly from each video.")
+    video_fps: float | None = Field(None, gt=0, description="Cap on sampled frames per second of video.")
+    min_pixels: int | None = Field(None, ge=1)
+    max_pixels: int | None = Field(None, ge=1, description="Images larger than this are downscaled once, in preprocessing.")
+    max_image_pixels: int = Field(8192 * 8192, description="Decoded images above this are rejected (decompression bombs).")
+    on_invalid: Literal["fail", "drop"] = "fail"
+    literal_special_tokens: Literal["reject", "escape"] = Field(
+        "reject", description="What to do with a row whose text contains the tokenizer's special tokens."
+    )
+    num_workers: int = Field(2, ge=0)
+
+
+class LoraConfig(_Strict):
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    bias: Literal["none", "all", "lora_only"] = "none"
+
+
+class TrainConfig(_Strict):
+    llm: Literal["lora", "qlora", "full", "frozen"] = "lora"
+    vision: Literal["frozen", "lora", "full"] = "frozen"
+    projector: Literal["frozen", "full"] = "full"
+    lora: LoraConfig = LoraConfig()
+    epochs: float = 1.0
+    max_steps: int = -1
+    per_device_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    lr_scheduler: str = "cosine"
+    max_length: int = 2048
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    gradient_checkpointing: bool = False
+    deepspeed: str | None = Field(None, description="Path to a DeepSpeed JSON (infra/ds_zero2.json, infra/ds_zero3.json).")
+    seed: int = 42
+    logging_steps: int = 5
+    eval_each_epoch: bool = True
+    output_dir: str = "outputs/run"
+    report_to: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.llm == "qlora" and self.deepspeed and "zero3" in Path(self.deepspeed).name:
+            raise ValueError("QLoRA cannot be combined with DeepSpeed ZeRO-3; use ZeRO-2 or no DeepSpeed.")
+        if self.llm == "frozen" and self.vision == "frozen" and self.projector == "frozen":
+            raise ValueError("Nothing to train: llm, vision and projector are all frozen.")
+        return self
+
+
+class SmokeConfig(_Strict):
+    num_samples: int = 16
+    max_new_tokens: int = 16
+
+
+class RegistryConfig(_Strict):
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default sqlite:///<repo>/mlflow.db.")
+    experiment: str = "lmms-finetune"
+    model_name: str = "lmms-demo"
+    alias: str | None = Field("candidate", description="Alias set on each newly registered version.")
+
+
+class RunConfig(_Strict):
+    model: ModelConfig = ModelConfig(model_id="tiny-qwen2-vl", family="qwen2_vl", tiny=True)
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    smoke: SmokeConfig = SmokeConfig()
+    registry: RegistryConfig = RegistryConfig()
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"Invalid config {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any] | None, source: str = "<dict>") -> RunConfig:
+    try:
+        return RunConfig.model_validate(data or {})
+    except ValidationError as err:
+        raise ValueError(_format_errors(err, source)) from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Load a run config from a YAML file: either a bare RunConfig, or a ZenML run config whose
+    `parameters.config` holds it (so `zenml pipeline run -c` and `lmms` read the same file)."""
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if "parameters" in raw:
+        raw = (raw.get("parameters") or {}).get("config") or {}
+    return parse_config(raw, str(path))

@@ -1,0 +1,247 @@
+"""Tiny random checkpoints, built offline.
+
+Each recipe builds a model from its config class, a byte-level BPE tokenizer trained with `tokenizers`, the family's
+own processor and a chat template written by us in the family's format, then `save_pretrained`s all of it. Callers load
+the result through the same `from_pretrained` code a real checkpoint takes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+RECIPE_VERSION = "1"
+
+# Chat templates in each family's format (written here, modelled on what the real checkpoints ship).
+CHATML_QWEN_VL = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\n"
+    "You are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}"
+    "{% set video_count.value = video_count.value + 1 %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+LLAVA_1_5 = (
+    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}"
+    "{% endfor %}{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+ONEVISION = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n'}}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] }}{% endfor %}"
+    "{{'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+_CORPUS_WORDS = (
+    "the a an is are what which where how many color colour shape shapes image images picture video frame "
+    "red green blue yellow white black purple orange circle square triangle left right top bottom up down "
+    "one two three four five first second third moving moves direction object objects answer question "
+    "yes no there in on of and or to this that it with you helpful assistant user system describe "
+    "count word repeat say number plus minus equals please the color of shape is on side"
+).split()
+
+
+def _corpus() -> list[str]:
+    import random
+
+    rng = random.Random(0)
+    lines = []
+    for _ in range(3000):
+        n = rng.randint(3, 14)
+        words = [rng.choice(_CORPUS_WORDS) for _ in range(n)]
+        words[0] = words[0].capitalize()
+        lines.append(" ".join(words) + rng.choice([".", "?", "!", ":", "\n"]))
+    lines += [str(i) for i in range(200)]
+    lines += ["USER: ASSISTANT: system\nuser\nassistant\n"] * 20
+    return lines
+
+
+def train_tokenizer(special: dict[str, str], extra_special: list[str], vocab_size: int = 1000, add_bos: bool = False):
+    """A byte-level BPE tokenizer wrapped in PreTrainedTokenizerFast with the family's special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = list(dict.fromkeys([v for v in special.values() if v] + extra_special))
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(_corpus(), trainer)
+    if add_bos:
+        bos = special["bos_token"]
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))]
+        )
+    else:
+        tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    extra = [t for t in extra_special if t not in special.values()]
+    return PreTrainedTokenizerFast(tokenizer_object=tok, extra_special_tokens=extra, **special)
+
+
+def _ids(tok, **names: str) -> dict[str, int]:
+    return {k: tok.convert_tokens_to_ids(v) for k, v in names.items()}
+
+
+TEXT_QWEN = dict(
+    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+)
+
+
+def _qwen_vl(out: Path, version: str) -> None:
+    import transformers as tf
+
+    special = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
+    extra = ["<|im_start|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+    tok = train_tokenizer(special, extra)
+    ids = _ids(
+        tok,
+        image_token_id="<|image_pad|>",
+        video_token_id="<|video_pad|>",
+        vision_start_token_id="<|vision_start|>",
+        vision_end_token_id="<|vision_end|>",
+    )
+    text = dict(
+        TEXT_QWEN,
+        vocab_size=len(tok),
+        rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0},
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+    )
+    if version == "2":
+        vision = dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14)
+        cfg = tf.Qwen2VLConfig(text_config=text, vision_config=vision, **ids)
+        proc_cls = tf.Qwen2VLProcessor
+    else:
+        vision = dict(
+            depth=2, hidden_size=32, out_hidden_size=64, num_heads=2, intermediate_size=64, patch_size=14,
+            fullatt_block_indexes=[1], window_size=56,
+        )
+        cfg = tf.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids)
+        proc_cls = tf.Qwen2_5_VLProcessor
+    cfg.eos_token_id = tok.eos_token_id
+    cfg.pad_token_id = tok.pad_token_id
+    size = {"shortest_edge": 56 * 56, "longest_edge": 112 * 112}
+    proc = proc_cls(
+        image_processor=tf.Qwen2VLImageProcessor(size=size, patch_size=14, merge_size=2, temporal_patch_size=2),
+        video_processor=tf.Qwen2VLVideoProcessor(size=size, patch_size=14, merge_size=2, temporal_patch_size=2),
+        tokenizer=tok,
+        chat_template=CHATML_QWEN_VL,
+    )
+    model = tf.AutoModelForImageTextToText.from_config(cfg)
+    model.generation_config.eos_token_id = [tok.eos_token_id]
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(out)
+    proc.save_pretrained(out)
+
+
+def _llava(out: Path) -> None:
+    import transformers as tf
+
+    special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+    tok = train_tokenizer(special, ["<image>"], add_bos=True)
+    text = dict(
+        TEXT_QWEN, model_type="llama", vocab_size=len(tok), bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )
+    vision = dict(
+        model_type="clip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, image_size=28, patch_size=14, projection_dim=32,
+    )
+    cfg = tf.LlavaConfig(
+        text_config=text, vision_config=vision, image_token_id=tok.convert_tokens_to_ids("<image>"),
+        vision_feature_select_strategy="default", vision_feature_layer=-1,
+    )
+    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    improc = tf.CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})
+    proc = tf.LlavaProcessor(
+        image_processor=improc, tokenizer=tok, patch_size=14, vision_feature_select_strategy="default",
+        num_additional_image_tokens=1, chat_template=LLAVA_1_5,
+    )
+    model = tf.AutoModelForImageTextToText.from_config(cfg)
+    model.save_pretrained(out)
+    proc.save_pretrained(out)
+
+
+def _llava_onevision(out: Path) -> None:
+    import transformers as tf
+
+    special = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
+    tok = train_tokenizer(special, ["<|im_start|>", "<image>", "<video>"])
+    text = dict(
+        TEXT_QWEN, model_type="qwen2", vocab_size=len(tok), eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id, bos_token_id=None,
+    )
+    vision = dict(
+        model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, image_size=28, patch_size=14,
+    )
+    pinpoints = [[28, 28], [28, 56], [56, 28]]
+    cfg = tf.LlavaOnevisionConfig(
+        text_config=text, vision_config=vision, image_token_id=tok.convert_tokens_to_ids("<image>"),
+        video_token_id=tok.convert_tokens_to_ids("<video>"), image_grid_pinpoints=pinpoints,
+        vision_feature_select_strategy="full", vision_aspect_ratio="anyres_max_9",
+    )
+    cfg.eos_token_id, cfg.pad_token_id = tok.eos_token_id, tok.pad_token_id
+    size = {"height": 28, "width": 28}
+    proc = tf.LlavaOnevisionProcessor(
+        image_processor=tf.LlavaOnevisionImageProcessor(size=size, image_grid_pinpoints=pinpoints),
+        video_processor=tf.LlavaOnevisionVideoProcessor(size=size),
+        tokenizer=tok, num_image_tokens=4, vision_feature_select_strategy="full", chat_template=ONEVISION,
+    )
+    model = tf.AutoModelForImageTextToText.from_config(cfg)
+    model.save_pretrained(out)
+    proc.save_pretrained(out)
+
+
+RECIPES: dict[str, Callable[[Path], None]] = {
+    "qwen2_vl": lambda out: _qwen_vl(out, "2"),
+    "qwen2_5_vl": lambda out: _qwen_vl(out, "2.5"),
+    "llava": _llava,
+    "llava_onevision": _llava_onevision,
+}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("LMMS_CACHE", Path.home() / ".cache" / "lmms-pipeline"))
+
+
+def build_tiny(family: str, seed: int = 0, root: Path | None = None) -> Path:
+    """Build (or reuse) the tiny checkpoint of `family`; returns its directory."""
+    if family not in RECIPES:
+        raise ValueError(f"No tiny recipe for family {family!r}; have {sorted(RECIPES)}")
+    import transformers
+
+    key = hashlib.sha256(f"{family}-{seed}-{RECIPE_VERSION}-{transformers.__version__}".encode()).hexdigest()[:12]
+    out = (root or cache_root()) / "tiny" / f"{family}-{key}"
+    if (out / "config.json").exists() and (out / ".complete").exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{family}-"))
+    torch.manual_seed(seed)
+    RECIPES[family](tmp)
+    (tmp / ".complete").write_text(json.dumps({"family": family, "seed": seed}))
+    try:
+        tmp.rename(out)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
