@@ -60,8 +60,7 @@ def read_rows(path: str | Path) -> list[Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DatasetFileError(f"{path}: not UTF-8 (byte {e.start}: {e.reason})") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     if path.suffix == ".jsonl":
         rows = []
         for lineno, line in enumerate(text.splitlines(), 1):

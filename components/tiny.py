@@ -49,13 +49,7 @@ ONEVISION = (
     "{{'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
-_CORPUS_WORDS = (
-    "the a an is are what which where how many color colour shape shapes image images picture video frame "
-    "red green blue yellow white black purple orange circle square triangle left right top bottom up down "
-    "one two three four five first second third moving moves direction object objects answer question "
-    "yes no there in on of and or to this that it with you helpful assistant user system describe "
-    "count word repeat say number plus minus equals please the color of shape is on side"
-).split()
+_CORPUS_WORDS = ["the", "a", "an", "is", "are", "what", "which", "where", "how", "many", "color", "colour", "shape", "shapes", "image", "images", "picture", "video", "frame", "red", "green", "blue", "yellow", "white", "black", "purple", "orange", "circle", "square", "triangle", "left", "right", "top", "bottom", "up", "down", "one", "two", "three", "four", "five", "first", "second", "third", "moving", "moves", "direction", "object", "objects", "answer", "question", "yes", "no", "there", "in", "on", "of", "and", "or", "to", "this", "that", "it", "with", "you", "helpful", "assistant", "user", "system", "describe", "count", "word", "repeat", "say", "number", "plus", "minus", "equals", "please", "the", "color", "of", "shape", "is", "on", "side"]
 
 
 def _corpus() -> list[str]:

@@ -1,0 +1,66 @@
+"""Load a merged or adapter checkpoint and generate, the way a user would with plain transformers + peft."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from components.models import load_model, load_processor
+
+
+def adapter_base(path: str | Path) -> str | None:
+    cfg = Path(path) / "adapter_config.json"
+    if not cfg.exists():
+        return None
+    meta = Path(path) / "lmms_train.json"
+    if meta.exists():
+        return json.loads(meta.read_text())["base_model"]
+    return json.loads(cfg.read_text())["base_model_name_or_path"]
+
+
+def load_for_inference(path: str | Path, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False):
+    """Returns (model, processor). Adapter checkpoints are attached to their base model with PEFT."""
+    path = str(path)
+    base = adapter_base(path)
+    if base is None:
+        model, _ = load_model(path, dtype=dtype, trust_remote_code=trust_remote_code)
+    else:
+        from peft import PeftModel
+
+        model, _ = load_model(base, dtype=dtype, trust_remote_code=trust_remote_code)
+        model = PeftModel.from_pretrained(model, path)
+    model.eval()
+    if torch.cuda.is_available():
+        model.to("cuda")
+    return model, load_processor(path, trust_remote_code)
+
+
+@torch.no_grad()
+def generate(
+    model,
+    processor,
+    messages: list[dict],
+    images: Sequence = (),
+    videos: Sequence = (),
+    max_new_tokens: int = 32,
+) -> str:
+    """Greedy generation for one conversation whose last message is a user turn."""
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    bos = processor.tokenizer.bos_token
+    kwargs: dict = {}
+    if images:
+        kwargs["images"] = [list(images)]
+    if videos:
+        kwargs["videos"] = list(videos)
+        kwargs["do_sample_frames"] = False
+    inputs = processor(
+        text=[text], return_tensors="pt", add_special_tokens=not (bos and text.startswith(bos)), **kwargs
+    ).to(model.device)
+    if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
+        inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    new = out[0, inputs["input_ids"].shape[1] :]
+    return processor.tokenizer.decode(new, skip_special_tokens=True).strip()

@@ -1,0 +1,110 @@
+"""Glue between config and the library: resolve the model, validate and prepare the dataset, read the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from components import media
+from components.artifacts import MediaCache, PreparedDataset
+from components.collator import VLMCollator, stop_tokens
+from components.config import RunConfig
+from components.data import Sample, to_messages
+from components.media_cache import load_cached_image, load_cached_video
+from components.models import FAMILIES, MODELS, family_for_model_type, load_processor, read_model_type, resolve_path
+from components.validation import apply_policy, validate_samples
+
+log = logging.getLogger(__name__)
+
+
+def resolve_model_path(cfg: RunConfig) -> str:
+    """A local dir or hub path for the configured model; tiny models are built (once) on the fly."""
+    entry = MODELS.get(cfg.model.model_id)
+    if cfg.model.tiny or (entry is not None and entry.tiny):
+        from components.tiny import build_tiny
+
+        family = cfg.model.family or entry.family
+        return str(build_tiny(family))
+    return resolve_path(cfg.model.model_id)
+
+
+def dataset_fingerprint(cfg: RunConfig, base: Path | None = None) -> str:
+    """Cheap content fingerprint of the dataset files and media folders (bytes of the JSON, size+mtime of media),
+    used as a step parameter so that validation re-runs when the data changes."""
+    base = base or Path.cwd()
+    h = hashlib.sha256()
+    d = cfg.data
+    for p in (d.train_path, d.eval_path):
+        if p and (base / p).is_file():
+            h.update((base / p).read_bytes())
+    for folder in sorted({f for f in (d.image_folder, d.video_folder) if f}):
+        root = base / folder
+        if not root.is_dir():
+            continue
+        for dirpath, _, files in sorted(os.walk(root)):
+            for name in sorted(files):
+                st = os.stat(os.path.join(dirpath, name))
+                h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _loaded_media(sample: Sample, cfg: RunConfig) -> tuple[list, list]:
+    d = cfg.data
+    images = [media.load_image(p, d.min_pixels, d.max_pixels) for p in sample.images]
+    videos = [media.load_video(p, d.num_frames, d.video_fps, d.max_pixels)[0] for p in sample.videos]
+    return images, videos
+
+
+def token_counter(cfg: RunConfig, processor):
+    """(num_tokens, num_supervised) of a sample, with media tokens, computed by the model's own processor."""
+    collator = VLMCollator(processor, stop_tokens(processor))
+
+    def count(sample: Sample) -> tuple[int, int]:
+        images, videos = _loaded_media(sample, cfg)
+        batch = collator([{"messages": to_messages(sample), "images": images, "videos": videos, "index": sample.index}])
+        return int(batch["attention_mask"].sum()), int((batch["labels"] != -100).sum())
+
+    return count
+
+
+def prepare_dataset(cfg: RunConfig, base: Path | None = None) -> tuple[PreparedDataset, list]:
+    """Validate train and eval files for the configured model; returns the dataset and the reports."""
+    base = base or Path.cwd()
+    model_path = resolve_model_path(cfg)
+    processor = load_processor(model_path, cfg.model.trust_remote_code)
+    fam = FAMILIES[cfg.model.family] if cfg.model.family else family_for_model_type(read_model_type(model_path))
+    tok = processor.tokenizer
+    specials = [t for t in tok.all_special_tokens if t not in ("<image>", "<video>")]
+    splits, reports, quarantine = {}, [], []
+    for split, path in (("train", cfg.data.train_path), ("eval", cfg.data.eval_path)):
+        if not path:
+            splits[split] = []
+            continue
+        samples, report = validate_samples(
+            base / path,
+            cfg.data,
+            base=base,
+            model_limits=fam,
+            token_length=token_counter(cfg, processor),
+            special_tokens=specials,
+            max_length=cfg.train.max_length,
+        )
+        kept, dropped = apply_policy(samples, report, cfg.data.on_invalid)
+        splits[split] = kept
+        reports.append((split, report))
+        quarantine += [{**q, "split": split} for q in dropped]
+    digests = {p: media.file_digest(p) for s in splits["train"] + splits["eval"] for p in s.images + s.videos}
+    summary = {split: r.to_dict() for split, r in reports}
+    return PreparedDataset(splits["train"], splits["eval"], digests, summary, quarantine), reports
+
+
+def cached_loaders(cache: MediaCache):
+    def image(path: str):
+        return load_cached_image(cache.mapping[path])
+
+    def video(path: str):
+        return load_cached_video(cache.mapping[path])[0]
+
+    return image, video

@@ -1,0 +1,66 @@
+"""MLflow: log params and metrics, register the checkpoint (pyfunc wrapper + safetensors) as a model version."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from components.artifacts import Checkpoint
+from components.config import RunConfig
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tracking_uri(cfg: RunConfig) -> str:
+    return cfg.registry.tracking_uri or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def register(cfg: RunConfig, ckpt: Checkpoint, metrics: dict, run_name: str | None = None) -> dict:
+    """Registers a new version, or returns the existing one if this exact checkpoint was registered before."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(cfg)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient()
+    name = cfg.registry.model_name
+    sha = ckpt.content_hash()
+    if client.search_registered_models(filter_string=f"name = '{name}'"):
+        for v in client.search_model_versions(f"name = '{name}' and tag.checkpoint_sha = '{sha}'"):
+            log.info("checkpoint %s already registered as %s v%s", sha[:12], name, v.version)
+            return {"model_name": name, "version": int(v.version), "run_id": v.run_id, "reused": True}
+
+    exp = mlflow.get_experiment_by_name(cfg.registry.experiment)
+    if exp is None:
+        artifacts = f"file://{Path.cwd() / 'mlruns'}" if uri.startswith("sqlite") else None
+        mlflow.create_experiment(cfg.registry.experiment, artifact_location=artifacts)
+    mlflow.set_experiment(cfg.registry.experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        params = {k: str(v)[:500] for k, v in _flatten(cfg.model_dump()).items()}
+        mlflow.log_params(params)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+        mlflow.set_tags({"checkpoint_sha": sha, "family": ckpt.family or ""})
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(ROOT / "components" / "pyfunc_model.py"),
+            artifacts={"checkpoint": ckpt.path},
+            code_paths=[str(ROOT / "components")],
+            pip_requirements=["torch", "transformers", "peft", "pillow", "av", "pandas"],
+        )
+    mv = mlflow.register_model(info.model_uri, name, tags={"checkpoint_sha": sha})
+    if cfg.registry.alias:
+        client.set_registered_model_alias(name, cfg.registry.alias, mv.version)
+    return {"model_name": name, "version": int(mv.version), "run_id": run.info.run_id, "reused": False}

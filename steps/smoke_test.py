@@ -1,0 +1,25 @@
+from typing import Annotated
+
+from zenml import log_metadata, step
+from zenml.types import HTMLString
+
+import materializers  # noqa: F401
+from components.artifacts import Checkpoint, MediaCache, PreparedDataset
+from components.config import RunConfig
+from components.prepare import cached_loaders
+from components.smoke import smoke_html
+from components.smoke import smoke_test as run_smoke
+from steps import LIBRARY_CACHE
+
+
+@step(cache_policy=LIBRARY_CACHE)
+def smoke_test(
+    config: RunConfig, model: Checkpoint, dataset: PreparedDataset, media_cache: MediaCache
+) -> tuple[Annotated[dict, "smoke_metrics"], Annotated[HTMLString, "smoke_report"]]:
+    """Generate on held-out rows; exact-match accuracy overall and per task as metadata, plus an HTML report."""
+    load_image, load_video = cached_loaders(media_cache)
+    metrics, records = run_smoke(
+        model.path, dataset.eval, load_image, load_video, config.smoke.num_samples, config.smoke.max_new_tokens
+    )
+    log_metadata(metadata=metrics)
+    return metrics, HTMLString(smoke_html(records, metrics))
