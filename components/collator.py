@@ -59,6 +59,11 @@ def render(processor, messages: list[dict], stops: Sequence[str]) -> Rendered:
                 f"chat template does not render turn {k} as a prefix of the conversation; "
                 "prefix-diff labels cannot be derived for this template"
             )
+        answer = through[len(prompt) :]
+        for s in stops:
+            answer = answer.replace(s, "")
+        if not answer.strip():  # e.g. string content under a template that only renders list content (LLaVA)
+            raise TemplateError(f"chat template renders assistant turn {k} with no answer text")
         spans.append((len(prompt), len(through)))
 
     # Trim each span to its last stop token, or insert EOS after the answer where the template emits none.

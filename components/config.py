@@ -22,7 +22,9 @@ class ModelConfig(_Strict):
     tiny: bool = Field(False, description="Build a tiny random checkpoint of `family` offline instead of loading one.")
     trust_remote_code: bool = Field(False, description="Allow code shipped with the checkpoint (off by default).")
     revision: str | None = None
-    attn_implementation: str | None = Field(None, description="e.g. sdpa, flash_attention_2; None lets transformers pick.")
+    attn_implementation: str | None = Field(
+        None, description="e.g. sdpa, flash_attention_2; None lets transformers pick."
+    )
 
 
 class DataConfig(_Strict):
@@ -30,15 +32,21 @@ class DataConfig(_Strict):
     eval_path: str | None = "example_data/eval.json"
     image_folder: str | None = "example_data/media"
     video_folder: str | None = "example_data/media"
-    allowed_roots: list[str] | None = Field(None, description="If set, every media file must resolve inside one of these.")
+    allowed_roots: list[str] | None = Field(
+        None, description="If set, every media file must resolve inside one of these."
+    )
     user_key: str = "human"
     assistant_key: str = "gpt"
     system_key: str = "system"
     num_frames: int = Field(8, ge=1, description="Frames sampled uniformly from each video.")
     video_fps: float | None = Field(None, gt=0, description="Cap on sampled frames per second of video.")
     min_pixels: int | None = Field(None, ge=1)
-    max_pixels: int | None = Field(None, ge=1, description="Images larger than this are downscaled once, in preprocessing.")
-    max_image_pixels: int = Field(8192 * 8192, description="Decoded images above this are rejected (decompression bombs).")
+    max_pixels: int | None = Field(
+        None, ge=1, description="Images larger than this are downscaled once, in preprocessing."
+    )
+    max_image_pixels: int = Field(
+        8192 * 8192, description="Decoded images above this are rejected (decompression bombs)."
+    )
     on_invalid: Literal["fail", "drop"] = "fail"
     literal_special_tokens: Literal["reject", "escape"] = Field(
         "reject", description="What to do with a row whose text contains the tokenizer's special tokens."
@@ -69,7 +77,9 @@ class TrainConfig(_Strict):
     max_length: int = 2048
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     gradient_checkpointing: bool = False
-    deepspeed: str | None = Field(None, description="Path to a DeepSpeed JSON (infra/ds_zero2.json, infra/ds_zero3.json).")
+    deepspeed: str | None = Field(
+        None, description="Path to a DeepSpeed JSON (infra/ds_zero2.json, infra/ds_zero3.json)."
+    )
     seed: int = 42
     logging_steps: int = 5
     eval_each_epoch: bool = True

@@ -63,7 +63,8 @@ def read_rows(path: str | Path) -> list[Any]:
     text = text.removeprefix("\ufeff")
     if path.suffix == ".jsonl":
         rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
+        # split on "\n" only: str.splitlines() also breaks on U+2028 etc., which are valid inside JSON strings
+        for lineno, line in enumerate(text.split("\n"), 1):
             if not line.strip():
                 continue
             try:
@@ -213,8 +214,14 @@ def load_samples(path: str | Path, data_cfg, base: Path | None = None) -> tuple[
         try:
             good.append(
                 parse_row(
-                    row, i, data_cfg.user_key, data_cfg.assistant_key, data_cfg.system_key,
-                    data_cfg.image_folder, data_cfg.video_folder, base,
+                    row,
+                    i,
+                    data_cfg.user_key,
+                    data_cfg.assistant_key,
+                    data_cfg.system_key,
+                    data_cfg.image_folder,
+                    data_cfg.video_folder,
+                    base,
                 )
             )
         except RowError as e:

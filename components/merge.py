@@ -11,10 +11,36 @@ from components.inference import adapter_base
 from components.models import load_model, load_processor
 
 
-def _probe_inputs(processor) -> dict:
-    """A small text-only batch: enough to compare the merged and adapter models' logits."""
-    tok = processor.tokenizer
-    return tok(["What color is the shape? red", "left or right? left"], return_tensors="pt", padding=True)
+def _probe_image(seed: int):
+    import numpy as np
+    from PIL import Image
+
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (56, 56, 3), dtype=np.uint8))
+
+
+def _probe_inputs(processor, images: bool = True) -> dict:
+    """A small batch to compare the merged and adapter models' logits. With `images` each prompt carries an image
+    (rendered through the processor's chat template), so vision-encoder LoRA and projector weights are exercised too;
+    a text-only batch would leave them untested."""
+    prompts = ["What color is the shape? red", "left or right? left"]
+    if not images:
+        return processor.tokenizer(prompts, return_tensors="pt", padding=True)
+    texts = [
+        processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        for p in prompts
+    ]
+    bos = processor.tokenizer.bos_token
+    return processor(
+        text=texts,
+        images=[[_probe_image(i)] for i in range(len(texts))],
+        return_tensors="pt",
+        padding=True,
+        add_special_tokens=not (bos and texts[0].startswith(bos)),
+    )
 
 
 @torch.no_grad()
@@ -28,7 +54,7 @@ def merge_checkpoint(adapter_dir: str | Path, out_dir: str | Path, atol: float =
     processor = load_processor(str(adapter_dir))
     model, fam = load_model(base, dtype=torch.float32)
     peft_model = PeftModel.from_pretrained(model, str(adapter_dir)).eval()
-    inputs = _probe_inputs(processor)
+    inputs = dict(_probe_inputs(processor, images=fam.images))
     ref = peft_model(**inputs).logits
     merged = peft_model.merge_and_unload().eval()
     diff = (merged(**inputs).logits - ref).abs().max().item()

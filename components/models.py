@@ -144,9 +144,7 @@ def linear_names(model: nn.Module, prefixes: tuple[str, ...], exclude: tuple[str
         return any(name == p or name.startswith(p + ".") for p in pre)
 
     return [
-        n
-        for n, m in model.named_modules()
-        if isinstance(m, nn.Linear) and under(n, prefixes) and not under(n, exclude)
+        n for n, m in model.named_modules() if isinstance(m, nn.Linear) and under(n, prefixes) and not under(n, exclude)
     ]
 
 

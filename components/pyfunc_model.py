@@ -32,9 +32,7 @@ class VLMPyfunc(PythonModel):
                 videos.append(media.load_video(row["video"], params.get("num_frames", 8))[0])
             content.append({"type": "text", "text": row["prompt"]})
             msgs = [{"role": "user", "content": content}]
-            answers.append(
-                generate(self.model, self.processor, msgs, images, videos, params.get("max_new_tokens", 32))
-            )
+            answers.append(generate(self.model, self.processor, msgs, images, videos, params.get("max_new_tokens", 32)))
         return answers
 
 

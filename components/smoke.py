@@ -39,8 +39,17 @@ def smoke_test(
         expected = s.turns[1][1]
         ok = normalize(out) == normalize(expected)
         per_kind[s.modality].append(ok)
-        records.append({"id": s.id, "prompt": s.turns[0][1], "expected": expected, "generated": out, "correct": ok,
-                        "image": images[0] if images else None, "modality": s.modality})
+        records.append(
+            {
+                "id": s.id,
+                "prompt": s.turns[0][1],
+                "expected": expected,
+                "generated": out,
+                "correct": ok,
+                "image": images[0] if images else None,
+                "modality": s.modality,
+            }
+        )
     n = len(records)
     metrics = {"smoke_samples": n, "smoke_accuracy": sum(r["correct"] for r in records) / max(n, 1)}
     metrics.update({f"smoke_accuracy_{k}": sum(v) / len(v) for k, v in per_kind.items()})

@@ -49,7 +49,94 @@ ONEVISION = (
     "{{'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
-_CORPUS_WORDS = ["the", "a", "an", "is", "are", "what", "which", "where", "how", "many", "color", "colour", "shape", "shapes", "image", "images", "picture", "video", "frame", "red", "green", "blue", "yellow", "white", "black", "purple", "orange", "circle", "square", "triangle", "left", "right", "top", "bottom", "up", "down", "one", "two", "three", "four", "five", "first", "second", "third", "moving", "moves", "direction", "object", "objects", "answer", "question", "yes", "no", "there", "in", "on", "of", "and", "or", "to", "this", "that", "it", "with", "you", "helpful", "assistant", "user", "system", "describe", "count", "word", "repeat", "say", "number", "plus", "minus", "equals", "please", "the", "color", "of", "shape", "is", "on", "side"]
+_CORPUS_WORDS = [
+    "the",
+    "a",
+    "an",
+    "is",
+    "are",
+    "what",
+    "which",
+    "where",
+    "how",
+    "many",
+    "color",
+    "colour",
+    "shape",
+    "shapes",
+    "image",
+    "images",
+    "picture",
+    "video",
+    "frame",
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "white",
+    "black",
+    "purple",
+    "orange",
+    "circle",
+    "square",
+    "triangle",
+    "left",
+    "right",
+    "top",
+    "bottom",
+    "up",
+    "down",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "first",
+    "second",
+    "third",
+    "moving",
+    "moves",
+    "direction",
+    "object",
+    "objects",
+    "answer",
+    "question",
+    "yes",
+    "no",
+    "there",
+    "in",
+    "on",
+    "of",
+    "and",
+    "or",
+    "to",
+    "this",
+    "that",
+    "it",
+    "with",
+    "you",
+    "helpful",
+    "assistant",
+    "user",
+    "system",
+    "describe",
+    "count",
+    "word",
+    "repeat",
+    "say",
+    "number",
+    "plus",
+    "minus",
+    "equals",
+    "please",
+    "the",
+    "color",
+    "of",
+    "shape",
+    "is",
+    "on",
+    "side",
+]
 
 
 def _corpus() -> list[str]:
@@ -127,8 +214,14 @@ def _qwen_vl(out: Path, version: str) -> None:
         proc_cls = tf.Qwen2VLProcessor
     else:
         vision = dict(
-            depth=2, hidden_size=32, out_hidden_size=64, num_heads=2, intermediate_size=64, patch_size=14,
-            fullatt_block_indexes=[1], window_size=56,
+            depth=2,
+            hidden_size=32,
+            out_hidden_size=64,
+            num_heads=2,
+            intermediate_size=64,
+            patch_size=14,
+            fullatt_block_indexes=[1],
+            window_size=56,
         )
         cfg = tf.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids)
         proc_cls = tf.Qwen2_5_VLProcessor
@@ -154,22 +247,39 @@ def _llava(out: Path) -> None:
     special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
     tok = train_tokenizer(special, ["<image>"], add_bos=True)
     text = dict(
-        TEXT_QWEN, model_type="llama", vocab_size=len(tok), bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        TEXT_QWEN,
+        model_type="llama",
+        vocab_size=len(tok),
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
     )
     vision = dict(
-        model_type="clip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, image_size=28, patch_size=14, projection_dim=32,
+        model_type="clip_vision_model",
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=28,
+        patch_size=14,
+        projection_dim=32,
     )
     cfg = tf.LlavaConfig(
-        text_config=text, vision_config=vision, image_token_id=tok.convert_tokens_to_ids("<image>"),
-        vision_feature_select_strategy="default", vision_feature_layer=-1,
+        text_config=text,
+        vision_config=vision,
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
     )
     cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
     improc = tf.CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})
     proc = tf.LlavaProcessor(
-        image_processor=improc, tokenizer=tok, patch_size=14, vision_feature_select_strategy="default",
-        num_additional_image_tokens=1, chat_template=LLAVA_1_5,
+        image_processor=improc,
+        tokenizer=tok,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=LLAVA_1_5,
     )
     model = tf.AutoModelForImageTextToText.from_config(cfg)
     model.save_pretrained(out)
@@ -182,25 +292,41 @@ def _llava_onevision(out: Path) -> None:
     special = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
     tok = train_tokenizer(special, ["<|im_start|>", "<image>", "<video>"])
     text = dict(
-        TEXT_QWEN, model_type="qwen2", vocab_size=len(tok), eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id, bos_token_id=None,
+        TEXT_QWEN,
+        model_type="qwen2",
+        vocab_size=len(tok),
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
     )
     vision = dict(
-        model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, image_size=28, patch_size=14,
+        model_type="siglip_vision_model",
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=28,
+        patch_size=14,
     )
     pinpoints = [[28, 28], [28, 56], [56, 28]]
     cfg = tf.LlavaOnevisionConfig(
-        text_config=text, vision_config=vision, image_token_id=tok.convert_tokens_to_ids("<image>"),
-        video_token_id=tok.convert_tokens_to_ids("<video>"), image_grid_pinpoints=pinpoints,
-        vision_feature_select_strategy="full", vision_aspect_ratio="anyres_max_9",
+        text_config=text,
+        vision_config=vision,
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        video_token_id=tok.convert_tokens_to_ids("<video>"),
+        image_grid_pinpoints=pinpoints,
+        vision_feature_select_strategy="full",
+        vision_aspect_ratio="anyres_max_9",
     )
     cfg.eos_token_id, cfg.pad_token_id = tok.eos_token_id, tok.pad_token_id
     size = {"height": 28, "width": 28}
     proc = tf.LlavaOnevisionProcessor(
         image_processor=tf.LlavaOnevisionImageProcessor(size=size, image_grid_pinpoints=pinpoints),
         video_processor=tf.LlavaOnevisionVideoProcessor(size=size),
-        tokenizer=tok, num_image_tokens=4, vision_feature_select_strategy="full", chat_template=ONEVISION,
+        tokenizer=tok,
+        num_image_tokens=4,
+        vision_feature_select_strategy="full",
+        chat_template=ONEVISION,
     )
     model = tf.AutoModelForImageTextToText.from_config(cfg)
     model.save_pretrained(out)

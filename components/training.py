@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -122,6 +123,12 @@ def apply_trainable(model: nn.Module, fam: Family, cfg: TrainConfig) -> nn.Modul
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lcfg)
+    # A trained copy may hold a nested part that is meant to stay frozen (vision full + projector frozen: Qwen's
+    # merger sits inside model.visual); freeze it in the copy so it is saved unchanged.
+    for name, param in model.named_parameters():
+        if param.requires_grad and ".modules_to_save." in name:
+            orig = re.sub(r"\.modules_to_save\.[^.]+(?=\.)", "", name.removeprefix("base_model.model."))
+            param.requires_grad = m[part_of(orig, fam)] == "full"
     if cfg.gradient_checkpointing:
         model.enable_input_require_grads()
     return model
@@ -251,9 +258,9 @@ def loss_curve_png(log_history: list[dict], path: str | Path) -> Path:
     ev = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     if tr:
-        ax.plot(*zip(*tr), label="train loss")
+        ax.plot(*zip(*tr, strict=True), label="train loss")
     if ev:
-        ax.plot(*zip(*ev), "o-", label="eval loss")
+        ax.plot(*zip(*ev, strict=True), "o-", label="eval loss")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.legend()

@@ -1,0 +1,107 @@
+"""`lmms`: the supported-models table, dataset validation, LoRA merging and inference outside the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from components.models import supported_models_table
+
+
+def cmd_models(args) -> int:
+    rows = supported_models_table()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    cols = ["id", "hub_path", "family", "modalities", "lora_targets"]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
+    print("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(r[c].ljust(widths[c]) for c in cols))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from components.config import load_config, parse_config
+    from components.prepare import prepare_dataset
+    from components.validation import DatasetInvalid
+
+    cfg = load_config(args.config) if args.config else parse_config({})
+    data = cfg.data.model_copy(update={"train_path": args.data, "eval_path": None, "on_invalid": "fail"})
+    if args.image_folder is not None:
+        data.image_folder = data.video_folder = args.image_folder
+    if args.video_folder is not None:
+        data.video_folder = args.video_folder
+    cfg = cfg.model_copy(update={"data": data})
+    if args.model:
+        cfg.model.model_id, cfg.model.tiny, cfg.model.family = args.model, False, None
+    try:
+        dataset, reports = prepare_dataset(cfg)
+    except DatasetInvalid as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    r = reports[0][1]
+    print(f"{args.data}: {r.total} rows, all valid; modalities {r.modality_counts}; duplicates {len(r.duplicates)}")
+    return 0
+
+
+def cmd_merge(args) -> int:
+    from components.merge import merge_checkpoint
+
+    out, diff = merge_checkpoint(args.adapter, args.output)
+    print(f"merged into {out} (max |logit diff| vs adapter: {diff:.2e})")
+    return 0
+
+
+def cmd_infer(args) -> int:
+    from components import media
+    from components.inference import generate, load_for_inference
+
+    model, processor = load_for_inference(args.checkpoint)
+    content = [{"type": "image"} for _ in args.image] + [{"type": "video"} for _ in args.video]
+    content.append({"type": "text", "text": args.prompt})
+    images = [media.load_image(p) for p in args.image]
+    videos = [media.load_video(p, args.num_frames)[0] for p in args.video]
+    print(generate(model, processor, [{"role": "user", "content": content}], images, videos, args.max_new_tokens))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    p = argparse.ArgumentParser(prog="lmms", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    m = sub.add_parser("models", help="print the supported-models table")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(fn=cmd_models)
+
+    v = sub.add_parser("validate", help="validate a dataset for a model; non-zero exit names every bad row")
+    v.add_argument("data")
+    v.add_argument("--config", help="a run config YAML (its data and model sections are used)")
+    v.add_argument("--model", help="model id, hub path or local checkpoint (default: the config's)")
+    v.add_argument("--image-folder")
+    v.add_argument("--video-folder")
+    v.set_defaults(fn=cmd_validate)
+
+    g = sub.add_parser("merge", help="merge a LoRA adapter checkpoint into a standalone model")
+    g.add_argument("adapter")
+    g.add_argument("output")
+    g.set_defaults(fn=cmd_merge)
+
+    i = sub.add_parser("infer", help="generate an answer for a prompt with images / videos")
+    i.add_argument("checkpoint")
+    i.add_argument("--prompt", required=True)
+    i.add_argument("--image", action="append", default=[])
+    i.add_argument("--video", action="append", default=[])
+    i.add_argument("--num-frames", type=int, default=8)
+    i.add_argument("--max-new-tokens", type=int, default=64)
+    i.set_defaults(fn=cmd_infer)
+
+    args = p.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from components.tiny import build_tiny
+
+
+@pytest.fixture(scope="session")
+def tiny_path(tmp_path_factory):
+    """`tiny_path(family)`: the family's tiny checkpoint directory, built once (under $LMMS_CACHE when set)."""
+    root = Path(os.environ["LMMS_CACHE"]) if os.environ.get("LMMS_CACHE") else tmp_path_factory.mktemp("lmms-cache")
+    built: dict[str, Path] = {}
+
+    def get(family: str) -> Path:
+        if family not in built:
+            built[family] = build_tiny(family, root=root)
+        return built[family]
+
+    return get
