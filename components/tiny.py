@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 
 # Chat templates in each family's format (written here, modelled on what the real checkpoints ship).
 CHATML_QWEN_VL = (
@@ -301,6 +301,7 @@ def _llava_onevision(out: Path) -> None:
     )
     vision = dict(
         model_type="siglip_vision_model",
+        vision_use_head=False,  # as the real OneVision config: the pooling head is never called
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,

@@ -20,6 +20,15 @@ from components.training import apply_trainable, load_for_training
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava", "llava_onevision"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The tiny models gain nothing from intra-op threads, and OpenMP threads spin badly on a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def image(seed: int) -> Image.Image:
     return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (56, 56, 3), dtype=np.uint8))
 
@@ -92,6 +101,7 @@ def test_merged_checkpoint_matches_adapter_on_images(tmp_path, family):
 
     adapter_model, _ = load_for_inference(adapter_dir)
     assert isinstance(adapter_model, PeftModel)
+    adapter_model.to("cpu")  # load_for_inference moves to the GPU where there is one
     ref = adapter_model(**batch).logits
     got = merged(**batch).logits
     assert got.shape == ref.shape

@@ -25,6 +25,16 @@ FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava", "llava_onevision"]
 # checkpoints ship without it. LoRA on it is wrapped but never moves.
 UNUSED = {"llava_onevision": ("model.vision_tower.head",)}
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The tiny models gain nothing from intra-op threads, and OpenMP threads spin badly on a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 QUESTIONS = [("What color is the shape?", "red"), ("Is the shape on the left or right?", "left")]
 
 
@@ -86,6 +96,7 @@ def one_step(family: str, **modes):
                 p.normal_(0.0, 0.02)
     batch = VLMCollator(processor, stop_tokens(processor, model.generation_config))(rows(2))
     assert batch["pixel_values"].numel() > 0
+    batch = {k: v.to(model.device) for k, v in batch.items()}  # QLoRA loads onto the GPU where there is one
     before = snapshot(model)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable, "nothing trainable"
@@ -168,6 +179,8 @@ def test_qlora_llm(family):
     for n, m in modules.items():
         if isinstance(m, torch.nn.Linear) and part(n + ".weight", fam) in ("vision", "projector"):
             assert not isinstance(m, bnb.nn.Linear4bit), n
+        elif isinstance(m, torch.nn.Linear) and ".lora_" not in n and not n.endswith("lm_head"):
+            assert isinstance(m, bnb.nn.Linear4bit), f"LLM linear {n} is not 4-bit"
     assert not any(isinstance(m, bnb.nn.Linear4bit) for n, m in modules.items() if n.endswith("lm_head"))
     assert all(is_lora(n) and part(n, fam) == "llm" for n in trainable)
     assert changed
@@ -191,6 +204,7 @@ def test_loss_decreases_on_fixed_batch(family):
     torch.manual_seed(0)
     _, model, processor, _ = build(family, llm="lora", vision="frozen", projector="full")
     batch = VLMCollator(processor, stop_tokens(processor, model.generation_config))(rows(2))
+    batch = {k: v.to(model.device) for k, v in batch.items()}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.0)
     model.train()
     losses = []
@@ -222,16 +236,26 @@ def test_train_writes_safetensors_checkpoint_that_generates(tmp_path, family, mo
 
     imgs = {f"img{i}.png": image(100 + i) for i in range(16)}
     samples = [
-        Sample(i, str(i), None, [("user", "<image>\n" + QUESTIONS[i % 2][0]), ("assistant", QUESTIONS[i % 2][1])],
-               images=[f"img{i}.png"])
+        Sample(
+            i,
+            str(i),
+            None,
+            [("user", "<image>\n" + QUESTIONS[i % 2][0]), ("assistant", QUESTIONS[i % 2][1])],
+            images=[f"img{i}.png"],
+        )
         for i in range(16)
     ]
     ds = RowsDataset(samples, imgs.__getitem__, lambda p: pytest.fail("no videos here"))
     cfg = RunConfig(
         data=DataConfig(num_workers=0),
         train=TrainConfig(
-            precision="fp32", max_steps=3, per_device_batch_size=4, logging_steps=1, learning_rate=1e-3,
-            lora=LoraConfig(r=4, alpha=8), **modes,
+            precision="fp32",
+            max_steps=3,
+            per_device_batch_size=4,
+            logging_steps=1,
+            learning_rate=1e-3,
+            lora=LoraConfig(r=4, alpha=8),
+            **modes,
         ),
     )
     base = build_tiny(family)
@@ -258,4 +282,3 @@ def test_train_writes_safetensors_checkpoint_that_generates(tmp_path, family, mo
     msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTIONS[0][0]}]}]
     out = generate(model, processor, msgs, [imgs["img0.png"]], max_new_tokens=4)
     assert isinstance(out, str)
-
