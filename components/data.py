@@ -204,26 +204,3 @@ def to_messages(sample: Sample) -> list[dict]:
             parts.append({"type": "text", "text": tail.strip("\n") if parts else tail})
         messages.append({"role": role, "content": parts})
     return messages
-
-
-def load_samples(path: str | Path, data_cfg, base: Path | None = None) -> tuple[list[Sample], list[RowError]]:
-    """Parse every row; returns the good samples and the errors (never silently drops anything)."""
-    rows = read_rows(path)
-    good, bad = [], []
-    for i, row in enumerate(rows):
-        try:
-            good.append(
-                parse_row(
-                    row,
-                    i,
-                    data_cfg.user_key,
-                    data_cfg.assistant_key,
-                    data_cfg.system_key,
-                    data_cfg.image_folder,
-                    data_cfg.video_folder,
-                    base,
-                )
-            )
-        except RowError as e:
-            bad.append(e)
-    return good, bad
