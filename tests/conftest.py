@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from components.tiny import build_tiny
 
@@ -20,3 +21,12 @@ def tiny_path(tmp_path_factory):
         return built[family]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """The tiny models gain nothing from intra-op threads, and OpenMP threads spin badly on a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -20,13 +20,7 @@ from components.training import apply_trainable, load_for_training
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava", "llava_onevision"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tiny models gain nothing from intra-op threads, and OpenMP threads spin badly on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def image(seed: int) -> Image.Image:
