@@ -12,6 +12,11 @@ from components.models import supported_models_table
 
 def cmd_models(args) -> int:
     rows = supported_models_table()
+    if args.markdown:
+        from components.models import supported_models_markdown
+
+        print(supported_models_markdown(), end="")
+        return 0
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -68,6 +73,33 @@ def cmd_infer(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from components.matrix import sweep
+
+    def show(row: dict) -> None:
+        if not args.json:
+            secs = f"{row['seconds']:6.1f}s" if "seconds" in row else " " * 7
+            print(f"{row['model_type']:<24} {row['status']:<8} {secs}  {row['reason'][:160]}", flush=True)
+
+    only = [s for s in (args.only or "").split(",") if s] or None
+    rows = sweep(only, progress=show)
+    passed = sorted({r["family"] for r in rows if r["status"] == "pass"})
+    failed = sorted({r["family"] for r in rows if r["status"] == "fail"})
+    summary = {
+        "families_passed": len(passed),
+        "families_failed": len(failed),
+        "architectures": len(rows),
+        "no_entry": sum(r["status"] == "no-entry" for r in rows),
+        "passed": passed,
+        "failed": failed,
+    }
+    if args.json:
+        print(json.dumps({"summary": summary, "rows": rows}, indent=2))
+    else:
+        print(f"\n{len(passed)} families pass, {len(failed)} fail; {summary['no_entry']} architectures have no entry")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     p = argparse.ArgumentParser(prog="lmms", description=__doc__)
@@ -75,7 +107,13 @@ def main(argv: list[str] | None = None) -> int:
 
     m = sub.add_parser("models", help="print the supported-models table")
     m.add_argument("--json", action="store_true")
+    m.add_argument("--markdown", action="store_true", help="print docs/supported_models.md")
     m.set_defaults(fn=cmd_models)
+
+    w = sub.add_parser("sweep", help="run the family matrix on every VLM architecture of the installed transformers")
+    w.add_argument("--json", action="store_true")
+    w.add_argument("--only", help="comma-separated model types or family names")
+    w.set_defaults(fn=cmd_sweep)
 
     v = sub.add_parser("validate", help="validate a dataset for a model; non-zero exit names every bad row")
     v.add_argument("data")

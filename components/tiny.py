@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -178,7 +177,7 @@ def train_tokenizer(special: dict[str, str], extra_special: list[str], vocab_siz
     return PreTrainedTokenizerFast(tokenizer_object=tok, extra_special_tokens=extra, **special)
 
 
-def _ids(tok, **names: str) -> dict[str, int]:
+def ids_of(tok, **names: str) -> dict[str, int]:
     return {k: tok.convert_tokens_to_ids(v) for k, v in names.items()}
 
 
@@ -187,170 +186,18 @@ TEXT_QWEN = dict(
 )
 
 
-def _qwen_vl(out: Path, version: str) -> None:
-    import transformers as tf
-
-    special = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
-    extra = ["<|im_start|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
-    tok = train_tokenizer(special, extra)
-    ids = _ids(
-        tok,
-        image_token_id="<|image_pad|>",
-        video_token_id="<|video_pad|>",
-        vision_start_token_id="<|vision_start|>",
-        vision_end_token_id="<|vision_end|>",
-    )
-    text = dict(
-        TEXT_QWEN,
-        vocab_size=len(tok),
-        rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0},
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=None,
-    )
-    if version == "2":
-        vision = dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14)
-        cfg = tf.Qwen2VLConfig(text_config=text, vision_config=vision, **ids)
-        proc_cls = tf.Qwen2VLProcessor
-    else:
-        vision = dict(
-            depth=2,
-            hidden_size=32,
-            out_hidden_size=64,
-            num_heads=2,
-            intermediate_size=64,
-            patch_size=14,
-            fullatt_block_indexes=[1],
-            window_size=56,
-        )
-        cfg = tf.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids)
-        proc_cls = tf.Qwen2_5_VLProcessor
-    cfg.eos_token_id = tok.eos_token_id
-    cfg.pad_token_id = tok.pad_token_id
-    size = {"shortest_edge": 56 * 56, "longest_edge": 112 * 112}
-    proc = proc_cls(
-        image_processor=tf.Qwen2VLImageProcessor(size=size, patch_size=14, merge_size=2, temporal_patch_size=2),
-        video_processor=tf.Qwen2VLVideoProcessor(size=size, patch_size=14, merge_size=2, temporal_patch_size=2),
-        tokenizer=tok,
-        chat_template=CHATML_QWEN_VL,
-    )
-    model = tf.AutoModelForImageTextToText.from_config(cfg)
-    model.generation_config.eos_token_id = [tok.eos_token_id]
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.save_pretrained(out)
-    proc.save_pretrained(out)
-
-
-def _llava(out: Path) -> None:
-    import transformers as tf
-
-    special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
-    tok = train_tokenizer(special, ["<image>"], add_bos=True)
-    text = dict(
-        TEXT_QWEN,
-        model_type="llama",
-        vocab_size=len(tok),
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    vision = dict(
-        model_type="clip_vision_model",
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=28,
-        patch_size=14,
-        projection_dim=32,
-    )
-    cfg = tf.LlavaConfig(
-        text_config=text,
-        vision_config=vision,
-        image_token_id=tok.convert_tokens_to_ids("<image>"),
-        vision_feature_select_strategy="default",
-        vision_feature_layer=-1,
-    )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
-    improc = tf.CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})
-    proc = tf.LlavaProcessor(
-        image_processor=improc,
-        tokenizer=tok,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=LLAVA_1_5,
-    )
-    model = tf.AutoModelForImageTextToText.from_config(cfg)
-    model.save_pretrained(out)
-    proc.save_pretrained(out)
-
-
-def _llava_onevision(out: Path) -> None:
-    import transformers as tf
-
-    special = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
-    tok = train_tokenizer(special, ["<|im_start|>", "<image>", "<video>"])
-    text = dict(
-        TEXT_QWEN,
-        model_type="qwen2",
-        vocab_size=len(tok),
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=None,
-    )
-    vision = dict(
-        model_type="siglip_vision_model",
-        vision_use_head=False,  # as the real OneVision config: the pooling head is never called
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=28,
-        patch_size=14,
-    )
-    pinpoints = [[28, 28], [28, 56], [56, 28]]
-    cfg = tf.LlavaOnevisionConfig(
-        text_config=text,
-        vision_config=vision,
-        image_token_id=tok.convert_tokens_to_ids("<image>"),
-        video_token_id=tok.convert_tokens_to_ids("<video>"),
-        image_grid_pinpoints=pinpoints,
-        vision_feature_select_strategy="full",
-        vision_aspect_ratio="anyres_max_9",
-    )
-    cfg.eos_token_id, cfg.pad_token_id = tok.eos_token_id, tok.pad_token_id
-    size = {"height": 28, "width": 28}
-    proc = tf.LlavaOnevisionProcessor(
-        image_processor=tf.LlavaOnevisionImageProcessor(size=size, image_grid_pinpoints=pinpoints),
-        video_processor=tf.LlavaOnevisionVideoProcessor(size=size),
-        tokenizer=tok,
-        num_image_tokens=4,
-        vision_feature_select_strategy="full",
-        chat_template=ONEVISION,
-    )
-    model = tf.AutoModelForImageTextToText.from_config(cfg)
-    model.save_pretrained(out)
-    proc.save_pretrained(out)
-
-
-RECIPES: dict[str, Callable[[Path], None]] = {
-    "qwen2_vl": lambda out: _qwen_vl(out, "2"),
-    "qwen2_5_vl": lambda out: _qwen_vl(out, "2.5"),
-    "llava": _llava,
-    "llava_onevision": _llava_onevision,
-}
-
-
 def cache_root() -> Path:
     return Path(os.environ.get("LMMS_CACHE", Path.home() / ".cache" / "lmms-pipeline"))
 
 
 def build_tiny(family: str, seed: int = 0, root: Path | None = None) -> Path:
     """Build (or reuse) the tiny checkpoint of `family`; returns its directory."""
+    import transformers
+
+    from components.families import RECIPES
+
     if family not in RECIPES:
         raise ValueError(f"No tiny recipe for family {family!r}; have {sorted(RECIPES)}")
-    import transformers
 
     key = hashlib.sha256(f"{family}-{seed}-{RECIPE_VERSION}-{transformers.__version__}".encode()).hexdigest()[:12]
     out = (root or cache_root()) / "tiny" / f"{family}-{key}"

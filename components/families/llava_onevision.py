@@ -1,0 +1,72 @@
+"""LLaVA-OneVision: SigLIP tower, anyres tiling; images, several images and video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.family import Family, ModelEntry
+from components.tiny import ONEVISION, TEXT_QWEN, train_tokenizer
+
+FAMILY = Family(
+    "llava_onevision",
+    ("llava_onevision",),
+    vision=("model.vision_tower",),
+    projector=("model.multi_modal_projector",),
+    llm=("model.language_model",),
+    video=True,
+)
+
+MODELS = [
+    ModelEntry("tiny-llava-onevision", "llava_onevision", "(built locally)", tiny=True),
+    ModelEntry("llava-onevision-0.5b-ov", "llava_onevision", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"),
+    ModelEntry("llava-onevision-7b-ov", "llava_onevision", "llava-hf/llava-onevision-qwen2-7b-ov-hf"),
+    ModelEntry("llava-onevision-72b-ov", "llava_onevision", "llava-hf/llava-onevision-qwen2-72b-ov-hf"),
+]
+
+
+def tiny(out: Path) -> None:
+    import transformers as tf
+
+    special = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
+    tok = train_tokenizer(special, ["<|im_start|>", "<image>", "<video>"])
+    text = dict(
+        TEXT_QWEN,
+        model_type="qwen2",
+        vocab_size=len(tok),
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+    )
+    vision = dict(
+        model_type="siglip_vision_model",
+        vision_use_head=False,  # as the real OneVision config: the pooling head is never called
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=28,
+        patch_size=14,
+    )
+    pinpoints = [[28, 28], [28, 56], [56, 28]]
+    cfg = tf.LlavaOnevisionConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=tok.convert_tokens_toids_of("<image>"),
+        video_token_id=tok.convert_tokens_toids_of("<video>"),
+        image_grid_pinpoints=pinpoints,
+        vision_feature_select_strategy="full",
+        vision_aspect_ratio="anyres_max_9",
+    )
+    cfg.eos_token_id, cfg.pad_token_id = tok.eos_token_id, tok.pad_token_id
+    size = {"height": 28, "width": 28}
+    proc = tf.LlavaOnevisionProcessor(
+        image_processor=tf.LlavaOnevisionImageProcessor(size=size, image_grid_pinpoints=pinpoints),
+        video_processor=tf.LlavaOnevisionVideoProcessor(size=size),
+        tokenizer=tok,
+        num_image_tokens=4,
+        vision_feature_select_strategy="full",
+        chat_template=ONEVISION,
+    )
+    model = tf.AutoModelForImageTextToText.from_config(cfg)
+    model.save_pretrained(out)
+    proc.save_pretrained(out)

@@ -1,0 +1,424 @@
+"""The family matrix: the whole generic path on one family's tiny random checkpoint, stage by stage.
+
+build -> save -> load (the code a real checkpoint takes) -> exact assistant-only labels on single-turn, multi-turn,
+system, multi-image, video and text-only rows -> the family's declared limits are enforced by validation -> LoRA on
+the LLM and the vision encoder with a fully trained projector: frozen parameters unchanged, trained ones changed, and
+5 steps reduce the loss -> merged logits equal adapter logits -> `generate` returns text.
+
+`run_matrix` is what tests/test_families.py asserts on and what `lmms sweep` prints for every architecture of the
+installed transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from components.collator import IGNORE_INDEX, VLMCollator, stop_tokens
+from components.config import TrainConfig
+from components.family import Family
+
+STEPS = 5
+LOGIT_ATOL = 1e-4
+
+
+@dataclass
+class Stage:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class MatrixResult:
+    family: str
+    model_type: str
+    passed: bool = False
+    stages: list[Stage] = field(default_factory=list)
+    reason: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class MatrixFailure(AssertionError):
+    pass
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise MatrixFailure(msg)
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _image(seed: int):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+    img = Image.new("RGB", (56 + 28 * (seed % 2), 56), colour)
+    return img
+
+
+def _video(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (4, 56, 56, 3), dtype=np.uint8)
+
+
+def _user(*parts) -> dict:
+    content = [{"type": p} if p in ("image", "video") else {"type": "text", "text": p} for p in parts]
+    return {"role": "user", "content": content}
+
+
+def _assistant(text: str) -> dict:
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
+
+def matrix_rows(fam: Family) -> dict[str, dict]:
+    """The row kinds the matrix checks, limited to what the family takes."""
+    rows = {
+        "single": {
+            "messages": [_user("image", "What colour is the square?"), _assistant("red")],
+            "images": [_image(0)],
+        },
+        "multi_turn": {
+            "messages": [
+                _user("image", "What colour is the square?"),
+                _assistant("red"),
+                _user("And how many are there?"),
+                _assistant("one square"),
+            ],
+            "images": [_image(1)],
+        },
+        "system": {
+            "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "Answer with one word."}]},
+                _user("image", "What colour?"),
+                _assistant("blue"),
+            ],
+            "images": [_image(2)],
+        },
+        "text_only": {"messages": [_user("What is two plus two?"), _assistant("four")]},
+    }
+    if not fam.images:
+        rows = {k: v for k, v in rows.items() if not v.get("images")}
+    if fam.multi_image:
+        rows["multi_image"] = {
+            "messages": [_user("image", "image", "Which image is red?"), _assistant("the first one")],
+            "images": [_image(3), _image(4)],
+        }
+    if fam.video:
+        rows["video"] = {
+            "messages": [_user("video", "Where does the square move?"), _assistant("to the left")],
+            "videos": [_video(5)],
+        }
+    for r in rows.values():
+        r.setdefault("images", [])
+        r.setdefault("videos", [])
+    return rows
+
+
+def _answers(row: dict) -> list[str]:
+    return [m["content"][-1]["text"] for m in row["messages"] if m["role"] == "assistant"]
+
+
+def _runs(mask: torch.Tensor) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for p in mask.nonzero().flatten().tolist():
+        if out and out[-1][1] == p:
+            out[-1] = (out[-1][0], p + 1)
+        else:
+            out.append((p, p + 1))
+    return out
+
+
+def media_token_ids(processor) -> set[int]:
+    tok = processor.tokenizer
+    ids = set()
+    for attr in ("image_token_id", "video_token_id"):
+        v = getattr(processor, attr, None)
+        if isinstance(v, int):
+            ids.add(v)
+    for attr in ("image_token", "video_token"):
+        v = getattr(processor, attr, None)
+        if isinstance(v, str):
+            i = tok.convert_tokens_to_ids(v)
+            if isinstance(i, int) and i != tok.unk_token_id:
+                ids.add(i)
+    return ids
+
+
+def check_labels(processor, batch: dict, rows: list[dict], stops: list[str]) -> None:
+    """Exact masks: each assistant turn is one contiguous supervised run that decodes to the answer (plus a leading
+    space where the template writes one) and one stop marker; nothing else is supervised, no media token ever is,
+    and each run starts right after the turn's generation prompt."""
+    tok = processor.tokenizer
+    ids, labels = batch["input_ids"], batch["labels"]
+    lengths = batch["attention_mask"].sum(dim=1).tolist()
+    media = media_token_ids(processor)
+    for b, row in enumerate(rows):
+        sup = labels[b] != IGNORE_INDEX
+        _check(torch.equal(labels[b], torch.where(sup, ids[b], IGNORE_INDEX)), "labels differ from input ids")
+        _check(not sup[lengths[b] :].any(), "padding is supervised")
+        _check(not any(int(t) in media for t in ids[b][sup]), "a media token is supervised")
+        runs = _runs(sup)
+        answers = _answers(row)
+        _check(len(runs) == len(answers), f"{len(runs)} supervised runs for {len(answers)} assistant turns")
+        turn_starts = [k for k, m in enumerate(row["messages"]) if m["role"] == "assistant"]
+        for (s, e), answer, k in zip(runs, answers, turn_starts, strict=True):
+            got = tok.decode(ids[b, s:e])
+            ends = [answer + stop for stop in stops]
+            _check(got.lstrip(" ") in ends, f"supervised run decodes to {got!r}, want one of {ends!r}")
+            prompt = processor.apply_chat_template(row["messages"][:k], tokenize=False, add_generation_prompt=True)
+            tail = prompt.rstrip()[-12:]
+            before = tok.decode(ids[b, :s]).rstrip()
+            _check(before.endswith(tail), f"run {got!r} does not follow the generation prompt (...{tail!r})")
+
+
+# ---------------------------------------------------------------- stages
+
+
+def _snapshot(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def _to_model(batch: dict, model) -> dict:
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            v = v.to(model.device)
+            if v.is_floating_point():
+                v = v.to(model.dtype)
+        out[k] = v
+    return out
+
+
+def _write_media(root: Path) -> None:
+    import av
+
+    _image(0).save(root / "a.png")
+    _image(1).save(root / "b.png")
+    with av.open(str(root / "v.mp4"), "w") as c:
+        s = c.add_stream("mpeg4", rate=4)
+        s.width = s.height = 56
+        s.pix_fmt = "yuv420p"
+        for f in _video(0):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        c.mux(s.encode())
+
+
+def check_limits(fam: Family, workdir: Path) -> str:
+    """Rows a family cannot take (video, several images) are rejected by validation, with a reason naming it."""
+    from components.config import DataConfig
+    from components.validation import validate_samples
+
+    rows = [
+        {
+            "image": "a.png",
+            "conversations": [{"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "red"}],
+        },
+        {
+            "video": "v.mp4",
+            "conversations": [{"from": "human", "value": "<video>\nWhere?"}, {"from": "gpt", "value": "left"}],
+        },
+        {
+            "image": ["a.png", "b.png"],
+            "conversations": [{"from": "human", "value": "<image>\n<image>\nSame?"}, {"from": "gpt", "value": "no"}],
+        },
+        {"conversations": [{"from": "human", "value": "Two plus two?"}, {"from": "gpt", "value": "four"}]},
+    ]
+    _write_media(workdir)
+    path = workdir / "rows.json"
+    path.write_text(json.dumps(rows))
+    cfg = DataConfig(train_path=str(path), eval_path=None, image_folder=str(workdir), video_folder=str(workdir))
+    _, report = validate_samples(path, cfg, model_limits=fam)
+    bad = {i.index: i for i in report.issues}
+    expect_bad = {0: not fam.images, 1: not fam.video, 2: not (fam.images and fam.multi_image), 3: False}
+    for idx, should in expect_bad.items():
+        _check((idx in bad) == should, f"row {idx}: rejected={idx in bad}, expected {should} ({bad.get(idx)})")
+        if should:
+            _check(fam.name in bad[idx].reason, f"row {idx}: reason does not name the family: {bad[idx].reason}")
+    return f"rejected rows {sorted(bad)}"
+
+
+class Matrix:
+    def __init__(self, fam: Family, workdir: Path, build: Callable[[], Path]):
+        self.fam, self.workdir, self.build = fam, workdir, build
+
+    def stage_build(self) -> str:
+        self.path = self.build()
+        n = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return f"{self.path.name} ({n / 1e6:.1f} MB)"
+
+    def stage_load(self) -> str:
+        from components.models import load_model, load_processor
+
+        self.model, fam = load_model(str(self.path), dtype=torch.float32)
+        _check(fam.name == self.fam.name, f"checkpoint resolves to family {fam.name}")
+        self.processor = load_processor(str(self.path))
+        self.stops = stop_tokens(self.processor, self.model.generation_config)
+        n = sum(p.numel() for p in self.model.parameters())
+        return f"{type(self.model).__name__}, {n / 1e6:.2f}M params"
+
+    def stage_labels(self) -> str:
+        rows = matrix_rows(self.fam)
+        collator = VLMCollator(self.processor, self.stops)
+        for kind, row in rows.items():
+            try:
+                check_labels(self.processor, collator([row]), [row], self.stops)
+            except Exception as err:
+                raise MatrixFailure(f"{kind}: {err}") from err
+        self.rows = list(rows.values())
+        self.batch = collator(self.rows)
+        check_labels(self.processor, self.batch, self.rows, self.stops)
+        return f"{', '.join(rows)} (+ all in one batch)"
+
+    def stage_limits(self) -> str:
+        return check_limits(self.fam, self.workdir)
+
+    def stage_train(self) -> str:
+        from components.training import apply_trainable, part_of
+
+        cfg = TrainConfig(llm="lora", vision="lora", projector="full", lora={"r": 4, "alpha": 8, "dropout": 0.0})
+        self.model = apply_trainable(self.model, self.fam, cfg)
+        self.model.train()
+        before = _snapshot(self.model)
+        trainable = {n for n, p in self.model.named_parameters() if p.requires_grad}
+        parts = {"llm": 0, "vision": 0, "projector": 0}
+        for n in trainable:
+            parts[part_of(n.removeprefix("base_model.model."), self.fam)] += 1
+        _check(all(parts.values()), f"trainable tensors per part: {parts}")
+        opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=1e-2)
+        batch = _to_model(self.batch, self.model)
+        losses = []
+        for _ in range(STEPS):
+            opt.zero_grad()
+            loss = self.model(**batch).loss
+            _check(torch.isfinite(loss).item(), f"loss is {loss.item()}")
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        self.model.eval()
+        with torch.no_grad():
+            final = self.model(**batch).loss.item()
+        _check(final < losses[0], f"loss did not fall in {STEPS} steps: {losses[0]:.4f} -> {final:.4f}")
+        after = dict(self.model.named_parameters())
+        unchanged = [n for n in trainable if torch.equal(before[n], after[n])]
+        changed = [n for n in before if n not in trainable and not torch.equal(before[n], after[n])]
+        _check(not changed, f"frozen parameters changed: {changed[:5]}")
+        _check(not unchanged, f"trained parameters unchanged: {unchanged[:5]} (of {len(trainable)})")
+        return f"loss {losses[0]:.3f} -> {final:.3f}; trainable tensors {parts}"
+
+    def stage_merge(self) -> str:
+        from components.merge import merge_checkpoint
+        from components.models import load_model
+
+        adapter = self.workdir / "adapter"
+        self.model.save_pretrained(adapter)
+        self.processor.save_pretrained(adapter)
+        (adapter / "lmms_train.json").write_text(json.dumps({"base_model": str(self.path), "is_adapter": True}))
+        merged_dir, probe_diff = merge_checkpoint(adapter, self.workdir / "merged", atol=LOGIT_ATOL)
+        merged, _ = load_model(str(merged_dir), dtype=torch.float32)
+        merged.eval()
+        batch = _to_model(self.batch, merged)
+        with torch.no_grad():
+            diff = (merged(**batch).logits - self.model(**batch).logits).abs().max().item()
+        _check(diff <= LOGIT_ATOL, f"merged logits differ from adapter logits by {diff:.2e}")
+        self.merged_dir = merged_dir
+        return f"max |logit diff| {diff:.1e} (probe {probe_diff:.1e})"
+
+    def stage_generate(self) -> str:
+        from components.inference import generate, load_for_inference
+
+        model, processor = load_for_inference(self.merged_dir)
+        row = next(iter(matrix_rows(self.fam).values()))
+        prompt = row["messages"][: next(k for k, m in enumerate(row["messages"]) if m["role"] == "assistant")]
+        text = generate(model, processor, prompt, images=row["images"], videos=row["videos"], max_new_tokens=4)
+        _check(isinstance(text, str), f"generate returned {type(text)}")
+        return repr(text)
+
+    STAGES = ("build", "load", "labels", "limits", "train", "merge", "generate")
+
+
+def run_matrix(family: str, workdir: Path | None = None, build: Callable[[], Path] | None = None) -> MatrixResult:
+    """Run every stage for `family`; the first failing stage ends the run with its reason."""
+    from components.models import FAMILIES, upstream_bugs
+    from components.tiny import build_tiny
+
+    fam = FAMILIES[family]
+    result = MatrixResult(family, ",".join(fam.model_types))
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"matrix-{family}-") as tmp:
+        m = Matrix(fam, Path(workdir or tmp), build or (lambda: build_tiny(family)))
+        for name in Matrix.STAGES:
+            s0 = time.perf_counter()
+            try:
+                with upstream_bugs(fam):
+                    detail = getattr(m, f"stage_{name}")()
+                result.stages.append(Stage(name, True, time.perf_counter() - s0, detail))
+            except Exception as err:  # noqa: BLE001 - reported as the stage's failure
+                reason = f"{type(err).__name__}: {err}"
+                if not isinstance(err, MatrixFailure | RuntimeError):
+                    reason += " @ " + traceback.format_exc(limit=-2).strip().splitlines()[-3].strip()
+                result.stages.append(Stage(name, False, time.perf_counter() - s0, reason))
+                result.reason = f"{name}: {reason}"
+                break
+        else:
+            result.passed = True
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def architectures() -> dict[str, str]:
+    """model_type -> class name for every image-text-to-text and multimodal-LM architecture of the installed
+    transformers."""
+    from transformers.models.auto import modeling_auto as auto
+
+    out = dict(auto.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES)
+    for k, v in getattr(auto, "MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES", {}).items():
+        out.setdefault(k, v)
+    return dict(sorted(out.items()))
+
+
+def sweep(only: list[str] | None = None, progress: Callable[[dict], None] | None = None) -> list[dict]:
+    """One row per architecture: `pass`, `fail` (stage and reason) or `no-entry` (no family covers it)."""
+    from components.models import FAMILIES, RECIPES
+
+    by_type = {t: f for f in FAMILIES.values() for t in f.model_types}
+    rows, done = [], set()
+    for model_type, arch in architectures().items():
+        fam = by_type.get(model_type)
+        if only and model_type not in only and (fam is None or fam.name not in only):
+            continue
+        row = {"model_type": model_type, "architecture": arch, "family": fam.name if fam else None}
+        if fam is None:
+            row |= {"status": "no-entry", "reason": "no family entry covers this model_type (docs/add_new_model.md)"}
+        elif fam.name in done:
+            row |= {"status": "covered", "reason": f"covered by the {fam.name} matrix run"}
+        elif fam.name not in RECIPES:
+            row |= {"status": "fail", "reason": "family has no tiny recipe, so the matrix cannot run offline"}
+        else:
+            done.add(fam.name)
+            res = run_matrix(fam.name)
+            row |= {
+                "status": "pass" if res.passed else "fail",
+                "reason": res.reason,
+                "seconds": round(res.seconds, 2),
+                "stages": [asdict(s) for s in res.stages],
+            }
+        rows.append(row)
+        if progress:
+            progress(row)
+    return rows

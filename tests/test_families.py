@@ -1,0 +1,41 @@
+"""The family matrix on every family's tiny checkpoint, the sweep, and the generated supported-models doc."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components.matrix import run_matrix, sweep
+from components.models import FAMILIES, RECIPES, supported_models_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("family", sorted(RECIPES))
+def test_family_matrix(family, one_thread, tiny_path):
+    result = run_matrix(family, build=lambda: tiny_path(family))
+    report = "\n".join(f"  {s.name:9} {'ok' if s.ok else 'FAIL'} {s.seconds:5.1f}s {s.detail}" for s in result.stages)
+    assert result.passed, f"{family} failed at {result.reason}\n{report}"
+    assert [s.name for s in result.stages] == ["build", "load", "labels", "limits", "train", "merge", "generate"]
+
+
+def test_every_family_has_a_recipe():
+    assert sorted(FAMILIES) == sorted(RECIPES) or set(FAMILIES) - set(RECIPES) <= {
+        name for name, f in FAMILIES.items() if f.remote_code
+    }
+
+
+def test_supported_models_doc_is_current():
+    doc = ROOT / "docs" / "supported_models.md"
+    assert doc.read_text() == supported_models_markdown(), (
+        "docs/supported_models.md is stale: run `lmms models --markdown > docs/supported_models.md`"
+    )
+
+
+def test_sweep_reports_pass_and_no_entry(one_thread):
+    rows = {r["model_type"]: r for r in sweep(only=["llava", "fuyu"])}
+    assert rows["llava"]["status"] == "pass", rows["llava"]
+    assert rows["fuyu"]["status"] == "no-entry" and "docs/add_new_model.md" in rows["fuyu"]["reason"]
+    json.dumps(list(rows.values()))  # the --json output is plain data
