@@ -199,7 +199,13 @@ def build_tiny(family: str, seed: int = 0, root: Path | None = None) -> Path:
     if family not in RECIPES:
         raise ValueError(f"No tiny recipe for family {family!r}; have {sorted(RECIPES)}")
 
-    key = hashlib.sha256(f"{family}-{seed}-{RECIPE_VERSION}-{transformers.__version__}".encode()).hexdigest()[:12]
+    import inspect
+    import sys
+
+    # The key covers the recipe's module and this one, so editing a recipe rebuilds its checkpoint.
+    sources = inspect.getsource(sys.modules[RECIPES[family].__module__]) + inspect.getsource(sys.modules[__name__])
+    stamp = f"{family}-{seed}-{RECIPE_VERSION}-{transformers.__version__}-{sources}"
+    key = hashlib.sha256(stamp.encode()).hexdigest()[:12]
     out = (root or cache_root()) / "tiny" / f"{family}-{key}"
     if (out / "config.json").exists() and (out / ".complete").exists():
         return out

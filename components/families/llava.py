@@ -51,7 +51,7 @@ def tiny(out: Path) -> None:
     cfg = tf.LlavaConfig(
         text_config=text,
         vision_config=vision,
-        image_token_id=tok.convert_tokens_toids_of("<image>"),
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
         vision_feature_select_strategy="default",
         vision_feature_layer=-1,
     )

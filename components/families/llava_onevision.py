@@ -51,8 +51,8 @@ def tiny(out: Path) -> None:
     cfg = tf.LlavaOnevisionConfig(
         text_config=text,
         vision_config=vision,
-        image_token_id=tok.convert_tokens_toids_of("<image>"),
-        video_token_id=tok.convert_tokens_toids_of("<video>"),
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        video_token_id=tok.convert_tokens_to_ids("<video>"),
         image_grid_pinpoints=pinpoints,
         vision_feature_select_strategy="full",
         vision_aspect_ratio="anyres_max_9",
