@@ -2,9 +2,10 @@
 
 Assistant-only labels come from the model's own chat template by prefix difference: for each assistant turn k,
 P = render(messages[:k], add_generation_prompt=True) and F = render(messages[:k+1]); the characters F - P are the
-answer as the template writes it. Both must be prefixes of the full rendering R, so every span maps onto R. Spans are
-trimmed to end at the last stop token (the `\\n` after `<|im_end|>` is never generated); a template that emits no stop
-token after answers (LLaVA-1.5) gets the EOS token inserted after the answer, so the model learns to stop.
+answer as the template writes it. Both must be prefixes of one rendering R, so every span maps onto R; templates that
+rewrite history (Qwen3.5 thinking, Gemma 4 thinking off) get one sequence per turn instead (see render_sequences).
+Spans end at the first stop token after the answer (the `\\n` after `<|im_end|>` is never generated); a template that
+emits no stop token after answers (LLaVA-1.5) gets the EOS token inserted after the answer, so the model learns to stop.
 
 The processor expands media placeholders on the whole batch in one call; each supervised span is then located in the
 expanded ids by aligning them with the unexpanded tokenization (answers never contain media, so they survive
@@ -30,6 +31,7 @@ class TemplateError(ValueError):
 class Rendered:
     text: str
     spans: list[tuple[int, int]]  # character spans of supervised text in `text`
+    num_messages: int = 0  # the sequence renders messages[:num_messages] (selects its media)
 
 
 def stop_tokens(processor, generation_config=None) -> list[str]:
@@ -44,34 +46,69 @@ def stop_tokens(processor, generation_config=None) -> list[str]:
     return [s for s in dict.fromkeys(out) if s]
 
 
-def render(processor, messages: list[dict], stops: Sequence[str]) -> Rendered:
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def render_sequences(processor, messages: list[dict], stops: Sequence[str]) -> list[Rendered]:
+    """The training sequences of one conversation, each with its supervised answer spans.
+
+    Templates that render history the way they render a fresh answer give one sequence for all turns. Templates that
+    rewrite earlier turns once a later one exists (Qwen3.5 drops earlier think blocks) give one sequence per group of
+    turns that render alike; a generation prompt that writes what history never contains (Gemma 4's empty thought
+    channel when thinking is off) gives that turn its own sequence, the prompt exactly as at inference followed by the
+    answer. A trailing EOS a template appends to every rendering (Phi-4) is not part of a turn.
+    """
+
     def tmpl(msgs, gen):
         return processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
 
-    full = tmpl(messages, False)
-    spans: list[tuple[int, int]] = []
-    for k, msg in enumerate(messages):
-        if msg["role"] != "assistant":
-            continue
-        prompt, through = tmpl(messages[:k], True), tmpl(messages[: k + 1], False)
-        if not (through.startswith(prompt) and full.startswith(through)):
-            raise TemplateError(
-                f"chat template does not render turn {k} as a prefix of the conversation; "
-                "prefix-diff labels cannot be derived for this template"
-            )
-        answer = through[len(prompt) :]
-        for s in stops:
-            answer = answer.replace(s, "")
-        if not answer.strip():  # e.g. string content under a template that only renders list content (LLaVA)
-            raise TemplateError(f"chat template renders assistant turn {k} with no answer text")
-        spans.append((len(prompt), len(through)))
+    eos = processor.tokenizer.eos_token
+    assistant = [k for k, m in enumerate(messages) if m["role"] == "assistant"]
+    if not assistant:
+        raise TemplateError("every label is masked: the conversation has no assistant turn")
+    pending, sequences = list(assistant), []
+    while pending:
+        last = pending[-1]
+        full = tmpl(messages[: last + 1], False)
+        covered, spans = [], []
+        for k in pending:
+            prompt, through = tmpl(messages[:k], True), tmpl(messages[: k + 1], False)
+            if k != last and eos and through.endswith(eos) and not full.startswith(through):
+                through = through[: -len(eos)]
+            if through.startswith(prompt) and full.startswith(through):
+                covered.append(k)
+                spans.append((len(prompt), len(through)))
+        if last not in covered:
+            prompt, through = tmpl(messages[:last], True), tmpl(messages[: last + 1], False)
+            answer = through[_common_prefix(prompt, through) :]
+            if not answer.strip():
+                raise TemplateError(f"chat template renders assistant turn {last} with no answer text")
+            full, covered, spans = prompt + answer, [last], [(len(prompt), len(prompt) + len(answer))]
+        for (start, end), k in zip(spans, covered, strict=True):
+            answer = full[start:end]
+            for st in stops:
+                answer = answer.replace(st, "")
+            if not answer.strip():  # e.g. string content under a template that only renders list content (LLaVA)
+                raise TemplateError(f"chat template renders assistant turn {k} with no answer text")
+        sequences.append(_trim(processor, full, spans, stops, last + 1))
+        pending = [k for k in pending if k not in covered]
+    return sequences[::-1]
 
-    # Trim each span to its last stop token, or insert EOS after the answer where the template emits none.
-    text, out, shift = full, [], 0
+
+def _trim(processor, text: str, spans: list[tuple[int, int]], stops: Sequence[str], num_messages: int) -> Rendered:
+    """End each span at the first stop marker after the answer (the `\\n` after `<|im_end|>` and anything a template
+    appends after it are never generated), or insert EOS after the answer where the template emits none."""
+    out, shift = [], 0
     for start, end in spans:
         start, end = start + shift, end + shift
         seg = text[start:end]
-        cut = max((seg.rfind(s) + len(s) for s in stops if s in seg), default=-1)
+        cut = min((seg.find(s) + len(s) for s in stops if s in seg), default=-1)
         if cut >= 0:
             out.append((start, start + cut))
             continue
@@ -82,7 +119,22 @@ def render(processor, messages: list[dict], stops: Sequence[str]) -> Rendered:
         text = text[:at] + eos + text[at:]
         shift += len(eos)
         out.append((start, at + len(eos)))
-    return Rendered(text, out)
+    return Rendered(text, out, num_messages)
+
+
+def render(processor, messages: list[dict], stops: Sequence[str]) -> Rendered:
+    """The single training sequence of a conversation; raises when the template needs several (see render_sequences)."""
+    seqs = render_sequences(processor, messages, stops)
+    if len(seqs) != 1:
+        raise TemplateError(
+            f"chat template does not render the turns as a prefix of one conversation ({len(seqs)} sequences needed)"
+        )
+    return seqs[0]
+
+
+def _media_counts(messages: list[dict]) -> tuple[int, int]:
+    parts = [p for m in messages if isinstance(m["content"], list) for p in m["content"]]
+    return sum(p.get("type") == "image" for p in parts), sum(p.get("type") == "video" for p in parts)
 
 
 def _adds_special_tokens(processor, text: str) -> bool:
@@ -126,35 +178,53 @@ class VLMCollator:
         self.stops = list(stops) if stops else stop_tokens(processor)
         self.max_length = max_length
 
-    def encode_texts(self, rows: Sequence[dict]) -> list[Rendered]:
-        return [render(self.processor, r["messages"], self.stops) for r in rows]
+    def sequences(self, rows: Sequence[dict]) -> list[tuple[int, Rendered, dict]]:
+        """(row position, rendering, row with the media that rendering shows) for every training sequence."""
+        out = []
+        for b, row in enumerate(rows):
+            try:
+                seqs = render_sequences(self.processor, row["messages"], self.stops)
+            except TemplateError as err:
+                raise TemplateError(f"row {row.get('index', b)}: {err}") from None
+            for rend in seqs:
+                if len(seqs) == 1:
+                    out.append((b, rend, row))
+                    continue
+                n_img, n_vid = _media_counts(row["messages"][: rend.num_messages])
+                sub = dict(
+                    row, images=list(row.get("images") or [])[:n_img], videos=list(row.get("videos") or [])[:n_vid]
+                )
+                out.append((b, rend, sub))
+        return out
 
     def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
-        rendered = self.encode_texts(rows)
-        texts = [r.text for r in rendered]
+        seqs = self.sequences(rows)
+        texts = [rend.text for _, rend, _ in seqs]
+        items = [item for _, _, item in seqs]
         add_special = _adds_special_tokens(self.processor, texts[0])
         kwargs: dict = {}
-        if any(r.get("images") for r in rows):
-            kwargs["images"] = [list(r.get("images") or []) for r in rows]
-        if any(r.get("videos") for r in rows):
-            kwargs["videos"] = [v for r in rows for v in (r.get("videos") or [])]
+        if any(r.get("images") for r in items):
+            kwargs["images"] = [list(r.get("images") or []) for r in items]
+        if any(r.get("videos") for r in items):
+            kwargs["videos"] = [v for r in items for v in (r.get("videos") or [])]
             kwargs["do_sample_frames"] = False
         self.tokenizer.padding_side = "right"
         batch = self.processor(text=texts, padding=True, return_tensors="pt", add_special_tokens=add_special, **kwargs)
         ids = batch["input_ids"]
         labels = torch.full_like(ids, IGNORE_INDEX)
         lengths = batch["attention_mask"].sum(dim=1).tolist()
-        for b, rend in enumerate(rendered):
+        for b, (row_pos, rend, item) in enumerate(seqs):
+            where = f"row {item.get('index', row_pos)}"
             row_ids = ids[b, : lengths[b]].tolist()
             if self.max_length is not None and lengths[b] > self.max_length:
                 raise ValueError(
-                    f"row {rows[b].get('index', b)}: {lengths[b]} tokens exceed max_length={self.max_length} "
+                    f"{where}: {lengths[b]} tokens exceed max_length={self.max_length} "
                     "(validation should have rejected it; media tokens are never truncated)"
                 )
             raw_ids, offsets = _raw_tokens(self.tokenizer, rend.text, add_special)
             pos = supervised_positions(raw_ids, offsets, rend.spans, row_ids)
             if not pos:
-                raise ValueError(f"row {rows[b].get('index', b)}: every label is masked (no assistant tokens)")
+                raise ValueError(f"{where}: every label is masked (no assistant tokens)")
             labels[b, pos] = ids[b, pos]
         batch["labels"] = labels
         return dict(batch)

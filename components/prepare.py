@@ -64,7 +64,8 @@ def token_counter(cfg: RunConfig, processor):
     def count(sample: Sample) -> tuple[int, int]:
         images, videos = _loaded_media(sample, cfg)
         batch = collator([{"messages": to_messages(sample), "images": images, "videos": videos, "index": sample.index}])
-        return int(batch["attention_mask"].sum()), int((batch["labels"] != -100).sum())
+        # a row may become several sequences (templates that rewrite history): the longest must fit
+        return int(batch["attention_mask"].sum(dim=1).max()), int((batch["labels"] != -100).sum())
 
     return count
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from components.collator import IGNORE_INDEX, TemplateError, VLMCollator, render
+from components.collator import IGNORE_INDEX, TemplateError, VLMCollator, render, render_sequences
 from components.data import Sample, to_messages
 
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava", "llava_onevision"]
@@ -274,12 +274,12 @@ def test_real_template_exact_labels(load, name, case):
 STRING_CASES = ["single", "multi_turn", "multi_image", "text_only", "system"]
 MULTI = {"multi_turn", "multi_image"}  # the cases with more than one assistant turn
 
-# (template, variant) -> what render() gives: the text around each answer in its supervised span, and the conversation
-# kinds where prefix diff cannot hold, so render() raises TemplateError (the template re-renders earlier turns).
+# (template, variant) -> what render_sequences() gives: the text around each answer in its supervised span, and the
+# conversation kinds where one rendering cannot hold every turn, so each assistant turn gets its own sequence.
 REAL_TEMPLATE_TABLE: dict[tuple[str, str], dict] = {
     ("gemma3", ""): dict(end="<end_of_turn>"),
     # Thinking off (the default): the generation prompt opens an empty thought channel the history never contains.
-    ("gemma4", ""): dict(end="<turn|>", raises=set(STRING_CASES)),
+    ("gemma4", ""): dict(end="<turn|>", per_turn=set(STRING_CASES)),
     ("gemma4", "thinking"): dict(end="<turn|>", kwargs={"enable_thinking": True}),
     ("idefics3", ""): dict(lead=" ", end="<end_of_utterance>"),
     ("internvl3_hf", ""): dict(end="<|im_end|>"),
@@ -287,15 +287,15 @@ REAL_TEMPLATE_TABLE: dict[tuple[str, str], dict] = {
     ("llava_next_mistral", ""): dict(lead=" ", end="</s>"),  # no generation-prompt branch at all: still a prefix
     ("llava_onevision", ""): dict(end="<|im_end|>"),
     ("mllama", ""): dict(end="<|eot_id|>"),
-    # String content only. eos_token ends a rendering without generation prompt, so only the last turn carries it: the
-    # last-stop trim supervises it after the final answer, and multi-turn raises. Not a supported family.
-    ("phi4_multimodal", ""): dict(end="<|end|><|endoftext|>", raises=MULTI),
+    # String content only. eos_token ends a rendering without generation prompt, so only the last turn carries it: it
+    # is not part of a turn, and the first-stop trim supervises <|end|> only.
+    ("phi4_multimodal", ""): dict(end="<|end|>"),
     ("qwen2_5_vl", ""): dict(end="<|im_end|>"),
     ("qwen2_vl", ""): dict(end="<|im_end|>"),
     # Thinking on (the default): the generation prompt opens "<think>\n", so the empty think block closing it is part of
-    # what the model generates. History drops earlier think blocks: multi-turn raises, in both modes.
-    ("qwen3_5", ""): dict(lead="\n</think>\n\n", end="<|im_end|>", raises=MULTI),
-    ("qwen3_5", "no_thinking"): dict(end="<|im_end|>", raises=MULTI, kwargs={"enable_thinking": False}),
+    # what the model generates. History drops earlier think blocks: in multi-turn rows each turn is its own sequence.
+    ("qwen3_5", ""): dict(lead="\n</think>\n\n", end="<|im_end|>", per_turn=MULTI),
+    ("qwen3_5", "no_thinking"): dict(end="<|im_end|>", per_turn=MULTI, kwargs={"enable_thinking": False}),
     ("qwen3_vl", ""): dict(end="<|im_end|>"),
     ("smolvlm2", ""): dict(lead=" ", end="<end_of_utterance>"),
 }
@@ -351,12 +351,21 @@ def test_real_template_prefix_diff(name, variant, case):
     stops = [s for s in dict.fromkeys([st.get("eos"), st.get("turn_end"), st.get("end_of_utterance")]) if s]
     row = make_row(**CASES[case])
     messages = string_content(row["messages"]) if name == "phi4_multimodal" else row["messages"]
-    if case in expect.get("raises", ()):
+    seqs = render_sequences(processor, messages, stops)
+    got = [seq.text[s:e] for seq in seqs for s, e in seq.spans]
+    assert got == [expect.get("lead", "") + a + expect["end"] for a in answers(row)]
+    n_turns = len(answers(row))
+    assert len(seqs) == (n_turns if case in expect.get("per_turn", ()) else 1)
+    if len(seqs) == 1:
+        assert render(processor, messages, stops).text == seqs[0].text
+    else:
         with pytest.raises(TemplateError, match="prefix"):
             render(processor, messages, stops)
-        return
-    rendered = render(processor, messages, stops)
-    got = [rendered.text[s:e] for s, e in rendered.spans]
-    assert got == [expect.get("lead", "") + a + expect["end"] for a in answers(row)]
+        # each sequence ends with its own turn, the prompt as at inference: the generation prompt, then the answer
+        for k, seq in enumerate(seqs):
+            turn = [i for i, m in enumerate(messages) if m["role"] == "assistant"][k]
+            prompt = processor.apply_chat_template(messages[:turn], add_generation_prompt=True)
+            assert seq.text.startswith(prompt) and seq.spans[-1][0] == len(prompt)
+    rendered = seqs[-1]
     bounds = [i for span in rendered.spans for i in span]
     assert bounds == sorted(bounds)  # one span per assistant turn, in order, not overlapping
