@@ -369,3 +369,22 @@ def test_real_template_prefix_diff(name, variant, case):
     rendered = seqs[-1]
     bounds = [i for span in rendered.spans for i in span]
     assert bounds == sorted(bounds)  # one span per assistant turn, in order, not overlapping
+
+
+def test_history_rewriting_template_trains_each_turn_in_its_own_sequence(load):
+    """Qwen3.5's template drops earlier think blocks once a later turn exists: each turn becomes its own sequence, the
+    prompt exactly as at inference, each carrying the media of the messages it renders."""
+    spec = read_template("qwen3_5")
+    processor = load("qwen2_vl", spec["chat_template"])
+    row = make_row(**CASES["multi_turn"])  # one image in the first user turn, three assistant turns
+    batch = collate(processor, [row])
+    tok = processor.tokenizer
+    assert batch["input_ids"].shape[0] == 3
+    assert batch["image_grid_thw"].shape[0] == 3  # the image goes with every sequence that renders it
+    per_seq = (batch["input_ids"] == processor.image_token_id).sum(dim=1)
+    assert per_seq.min() > 0 and (per_seq == per_seq[0]).all()
+    for b, answer in enumerate(answers(row)):
+        spans = runs(batch["labels"][b] != IGNORE_INDEX)
+        assert len(spans) == 1
+        s, e = spans[0]
+        assert tok.decode(batch["input_ids"][b, s:e]) == "\n</think>\n\n" + answer + "<|im_end|>"
