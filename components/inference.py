@@ -21,9 +21,17 @@ def adapter_base(path: str | Path) -> str | None:
     return json.loads(cfg.read_text())["base_model_name_or_path"]
 
 
-def load_for_inference(path: str | Path, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False):
-    """Returns (model, processor). Adapter checkpoints are attached to their base model with PEFT."""
+def train_meta(path: str | Path) -> dict:
+    meta = Path(path) / "lmms_train.json"
+    return json.loads(meta.read_text()) if meta.exists() else {}
+
+
+def load_for_inference(path: str | Path, dtype: torch.dtype = torch.float32, trust_remote_code: bool | None = None):
+    """Returns (model, processor). Adapter checkpoints are attached to their base model with PEFT. Remote code runs
+    only when asked, or when the checkpoint was trained with the per-model opt-in (recorded in lmms_train.json)."""
     path = str(path)
+    if trust_remote_code is None:
+        trust_remote_code = bool(train_meta(path).get("trust_remote_code", False))
     base = adapter_base(path)
     if base is None:
         model, _ = load_model(path, dtype=dtype, trust_remote_code=trust_remote_code)

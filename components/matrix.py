@@ -265,9 +265,10 @@ class Matrix:
     def stage_load(self) -> str:
         from components.models import load_model, load_processor
 
-        self.model, fam = load_model(str(self.path), dtype=torch.float32)
+        remote = self.fam.remote_code  # the per-model opt-in a user gives such a checkpoint
+        self.model, fam = load_model(str(self.path), dtype=torch.float32, trust_remote_code=remote)
         _check(fam.name == self.fam.name, f"checkpoint resolves to family {fam.name}")
-        self.processor = load_processor(str(self.path))
+        self.processor = load_processor(str(self.path), remote)
         self.stops = stop_tokens(self.processor, self.model.generation_config)
         n = sum(p.numel() for p in self.model.parameters())
         return f"{type(self.model).__name__}, {n / 1e6:.2f}M params"
@@ -328,9 +329,10 @@ class Matrix:
         adapter = self.workdir / "adapter"
         self.model.save_pretrained(adapter)
         self.processor.save_pretrained(adapter)
-        (adapter / "lmms_train.json").write_text(json.dumps({"base_model": str(self.path), "is_adapter": True}))
+        meta = {"base_model": str(self.path), "is_adapter": True, "trust_remote_code": self.fam.remote_code}
+        (adapter / "lmms_train.json").write_text(json.dumps(meta))
         merged_dir, probe_diff = merge_checkpoint(adapter, self.workdir / "merged", atol=LOGIT_ATOL)
-        merged, _ = load_model(str(merged_dir), dtype=torch.float32)
+        merged, _ = load_model(str(merged_dir), dtype=torch.float32, trust_remote_code=self.fam.remote_code)
         merged.eval()
         batch = _to_model(self.batch, merged)
         with torch.no_grad():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from components.inference import adapter_base
+from components.inference import adapter_base, train_meta
 from components.models import load_model, load_processor
 
 
@@ -44,15 +44,19 @@ def _probe_inputs(processor, images: bool = True) -> dict:
 
 
 @torch.no_grad()
-def merge_checkpoint(adapter_dir: str | Path, out_dir: str | Path, atol: float = 1e-4) -> tuple[Path, float]:
+def merge_checkpoint(
+    adapter_dir: str | Path, out_dir: str | Path, atol: float = 1e-4, trust_remote_code: bool | None = None
+) -> tuple[Path, float]:
     """Returns the merged directory and the max |logit difference| against the adapter model (must be <= atol)."""
     from peft import PeftModel
 
     base = adapter_base(adapter_dir)
     if base is None:
         raise ValueError(f"{adapter_dir} holds no LoRA adapter (adapter_config.json missing)")
-    processor = load_processor(str(adapter_dir))
-    model, fam = load_model(base, dtype=torch.float32)
+    if trust_remote_code is None:  # the opt-in the model was trained with, recorded next to the adapter
+        trust_remote_code = bool(train_meta(adapter_dir).get("trust_remote_code", False))
+    processor = load_processor(str(adapter_dir), trust_remote_code)
+    model, fam = load_model(base, dtype=torch.float32, trust_remote_code=trust_remote_code)
     peft_model = PeftModel.from_pretrained(model, str(adapter_dir)).eval()
     inputs = dict(_probe_inputs(processor, images=fam.images))
     ref = peft_model(**inputs).logits
@@ -64,6 +68,14 @@ def merge_checkpoint(adapter_dir: str | Path, out_dir: str | Path, atol: float =
     merged.save_pretrained(out)
     processor.save_pretrained(out)
     (out / "lmms_train.json").write_text(
-        json.dumps({"base_model": base, "family": fam.name, "is_adapter": False, "merged_from": str(adapter_dir)})
+        json.dumps(
+            {
+                "base_model": base,
+                "family": fam.name,
+                "is_adapter": False,
+                "merged_from": str(adapter_dir),
+                "trust_remote_code": trust_remote_code,
+            }
+        )
     )
     return out, diff

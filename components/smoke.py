@@ -24,9 +24,10 @@ def smoke_test(
     load_video: Callable,
     num_samples: int = 16,
     max_new_tokens: int = 16,
+    trust_remote_code: bool | None = None,
 ) -> tuple[dict, list[dict]]:
     """Answer the first turn of up to `num_samples` held-out rows; returns metrics and per-row records."""
-    model, processor = load_for_inference(model_path)
+    model, processor = load_for_inference(model_path, trust_remote_code=trust_remote_code)
     records, per_kind = [], defaultdict(list)
     for s in list(samples)[:num_samples]:
         first = Sample(s.index, s.id, s.system_prompt, s.turns[:2], s.images, s.videos)

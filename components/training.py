@@ -241,7 +241,15 @@ def train(
     processor.save_pretrained(final)
     is_adapter = (final / "adapter_config.json").exists()
     (final / "lmms_train.json").write_text(
-        json.dumps({"base_model": model_path, "family": fam.name, "is_adapter": is_adapter}, indent=2)
+        json.dumps(
+            {
+                "base_model": model_path,
+                "family": fam.name,
+                "is_adapter": is_adapter,
+                "trust_remote_code": cfg.model.trust_remote_code,
+            },
+            indent=2,
+        )
     )
     metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
     metrics["trainable_params"] = n_train
