@@ -28,6 +28,9 @@ class Family:
     images: bool = True
     multi_image: bool = True
     video: bool = False
+    # Padding-free packing (components/packing.py): several samples per row, positions restarting per sample.
+    # A family that cannot pack sets False and says why in `notes`.
+    packing: bool = True
     notes: str = ""
 
 
