@@ -23,13 +23,14 @@ class _ChunkedLinearCE(torch.autograd.Function):
     def forward(ctx, hidden, weight, bias, targets, chunk_size: int, scale: float):
         need_h, need_w = hidden.requires_grad, weight.requires_grad
         need_b = bias is not None and bias.requires_grad
+        acc = torch.promote_types(hidden.dtype, torch.float32)  # fp32 softmax for bf16/fp16, fp64 stays fp64
         grad_h = torch.empty_like(hidden) if need_h else None
-        grad_w = torch.zeros_like(weight, dtype=torch.float32) if need_w else None
-        grad_b = torch.zeros_like(bias, dtype=torch.float32) if need_b else None
-        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        grad_w = torch.zeros_like(weight, dtype=acc) if need_w else None
+        grad_b = torch.zeros_like(bias, dtype=acc) if need_b else None
+        total = torch.zeros((), dtype=acc, device=hidden.device)
         for s in range(0, hidden.shape[0], chunk_size):
             h, t = hidden[s : s + chunk_size], targets[s : s + chunk_size]
-            logits = (h @ weight.T if bias is None else torch.addmm(bias, h, weight.T)).float()
+            logits = (h @ weight.T if bias is None else torch.addmm(bias, h, weight.T)).to(acc)
             lse = torch.logsumexp(logits, dim=-1)
             rows = torch.arange(t.shape[0], device=t.device)
             total += (lse - logits[rows, t]).sum()
@@ -43,25 +44,20 @@ class _ChunkedLinearCE(torch.autograd.Function):
                 if need_h:
                     grad_h[s : s + chunk_size] = g @ weight
                 if need_w:
-                    grad_w.addmm_(g.T.float(), h.float())
+                    grad_w.addmm_(g.T.to(acc), h.to(acc))
             del logits
-        ctx.save_for_backward(
-            *(x for x in (grad_h, grad_w, grad_b) if x is not None),
-        )
-        ctx.have = (need_h, need_w, need_b)
-        ctx.dtypes = (weight.dtype, bias.dtype if bias is not None else None)
+        # The gradients are intermediates, not inputs or outputs: kept on ctx and scaled in place in backward (one
+        # backward per graph; no retain_graph double use).
+        ctx.grads = (grad_h, grad_w, grad_b)
+        ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype if bias is not None else None)
         return total * scale
 
     @staticmethod
     def backward(ctx, grad_out):
-        saved = list(ctx.saved_tensors)
         out = []
-        for have, dtype in zip(ctx.have, (None, *ctx.dtypes), strict=True):
-            if not have:
-                out.append(None)
-                continue
-            g = saved.pop(0) * grad_out
-            out.append(g.to(dtype) if dtype is not None else g)
+        for g, dtype in zip(ctx.grads, ctx.dtypes, strict=True):
+            out.append(None if g is None else g.mul_(grad_out).to(dtype))
+        ctx.grads = None
         return out[0], out[1], out[2], None, None, None
 
 
