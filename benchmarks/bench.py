@@ -31,10 +31,46 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB_150K = 151_936
 
-WORDS = (
-    "the a is of shape color red green blue yellow left right square circle triangle moves image video frame "
-    "first second there one two three and it on in to with that this which where how many answer"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "is",
+    "of",
+    "shape",
+    "color",
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "left",
+    "right",
+    "square",
+    "circle",
+    "triangle",
+    "moves",
+    "image",
+    "video",
+    "frame",
+    "first",
+    "second",
+    "there",
+    "one",
+    "two",
+    "three",
+    "and",
+    "it",
+    "on",
+    "in",
+    "to",
+    "with",
+    "that",
+    "this",
+    "which",
+    "where",
+    "how",
+    "many",
+    "answer",
+]
 
 
 # ----------------------------------------------------------------------------------------------------- memory
@@ -195,7 +231,9 @@ def run_arm(arm: str, workdir: Path, steps: int, batch_size: int, workers: int, 
     torch.set_num_threads(1)
     torch.manual_seed(0)
     spec = json.loads((workdir / "spec.json").read_text())
-    samples = [Sample(r["index"], None, None, [tuple(t) for t in r["turns"]], r["images"], r["videos"]) for r in spec["rows"]]
+    samples = [
+        Sample(r["index"], None, None, [tuple(t) for t in r["turns"]], r["images"], r["videos"]) for r in spec["rows"]
+    ]
     rss0 = reset_peak()
     model, fam = load_model(spec["model_path"], dtype=torch.float32, attn_implementation="sdpa")
     processor = load_processor(spec["model_path"])
@@ -340,7 +378,11 @@ def run_bench(
         "setup": {
             "model": "tiny qwen2_vl (LoRA on the LLM, projector trained), fp32, CPU, 1 intra-op thread",
             "samples": samples,
-            "sample_tokens": {"min": min(spec["lengths"]), "max": max(spec["lengths"]), "mean": sum(spec["lengths"]) / len(spec["lengths"])},
+            "sample_tokens": {
+                "min": min(spec["lengths"]),
+                "max": max(spec["lengths"]),
+                "mean": sum(spec["lengths"]) / len(spec["lengths"]),
+            },
             "model_max_length_a": spec["max_length"],
             "steps": steps,
             "batch_size": batch_size,
@@ -381,7 +423,9 @@ def format_table(r: dict) -> str:
     ]:
         lines.append(f"{label:28}{a[key]:>18{spec}}{b[key]:>12{spec}}{fmt(q.get(key.replace('_mb', '')), '.3f'):>9}")
     ls = s["loss_shape"]
-    lines.append(f"loss memory at vocab {ls['vocab']}, {ls['tokens']} tokens, hidden {ls['hidden']}, chunk {ls['chunk_size']}:")
+    lines.append(
+        f"loss memory at vocab {ls['vocab']}, {ls['tokens']} tokens, hidden {ls['hidden']}, chunk {ls['chunk_size']}:"
+    )
     for k, v in r["loss_memory_150k_vocab"].items():
         lines.append(
             f"  {k:14} full logits {v['full_logits_peak_mb']:7.0f} MB   chunked {v['chunked_peak_mb']:6.0f} MB   "
@@ -413,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_arm(args.arm, args.workdir, args.steps, args.batch_size, args.workers, args.chunk_size)))
         return 0
     if args.loss:
-        print(json.dumps(run_loss(args.loss, args.vocab, args.tokens, args.hidden, args.head_trainable, args.chunk_size)))
+        print(
+            json.dumps(run_loss(args.loss, args.vocab, args.tokens, args.hidden, args.head_trainable, args.chunk_size))
+        )
         return 0
     r = run_bench(
         args.steps, args.batch_size, args.samples, args.workers, args.chunk_size, args.loss_tokens, args.loss_hidden

@@ -118,7 +118,9 @@ def prepare_packed_inputs(model: nn.Module, batch: dict) -> dict:
             kwargs["second_per_grid_ts"] = seconds[done["video_grid_thw"] : done["video_grid_thw"] + n_vid]
         done["image_grid_thw"] += n_img
         done["video_grid_thw"] += n_vid
-        pos, _ = owner.get_rope_index(ids[r : r + 1, s : s + n], mm_token_type_ids=types[r : r + 1, s : s + n], **kwargs)
+        pos, _ = owner.get_rope_index(
+            ids[r : r + 1, s : s + n], mm_token_type_ids=types[r : r + 1, s : s + n], **kwargs
+        )
         mrope[:, r, s : s + n] = pos[:, 0]
         cursor[r] += n
     for r in range(ids.shape[0]):  # padding: continue the last sample's positions, as for the text positions
@@ -127,6 +129,11 @@ def prepare_packed_inputs(model: nn.Module, batch: dict) -> dict:
             mrope[:, r, cursor[r] :] = mrope[:, r, cursor[r] - 1 : cursor[r]].max() + 1 + torch.arange(pad)
     batch["position_ids"] = torch.cat([text_pos[None].to(mrope.device), mrope], dim=0)
     return batch
+
+
+def sample_lengths(dataset, collator: VLMCollator) -> list[int]:
+    """Exact token count of every sample (one collator call each, media from wherever the dataset reads them)."""
+    return [int(collator([dataset[i]])["input_ids"].shape[1]) for i in range(len(dataset))]
 
 
 def pad_fraction(batch: dict) -> float:

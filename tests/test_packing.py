@@ -19,11 +19,15 @@ REL = 1e-5
 
 def row(turns, images=0, videos=0, seed=0):
     rng = np.random.RandomState(seed)
-    sample = Sample(0, None, None, list(turns), [f"{k}.png" for k in range(images)], [f"{k}.mp4" for k in range(videos)])
+    sample = Sample(
+        0, None, None, list(turns), [f"{k}.png" for k in range(images)], [f"{k}.mp4" for k in range(videos)]
+    )
     sizes = [(56, 56), (84, 56), (56, 112)]
     return {
         "messages": to_messages(sample),
-        "images": [Image.fromarray(rng.randint(0, 255, (*sizes[k % 3][::-1], 3), dtype=np.uint8)) for k in range(images)],
+        "images": [
+            Image.fromarray(rng.randint(0, 255, (*sizes[k % 3][::-1], 3), dtype=np.uint8)) for k in range(images)
+        ],
         "videos": [rng.randint(0, 255, (4, 56, 56, 3), dtype=np.uint8) for _ in range(videos)],
     }
 
@@ -33,14 +37,20 @@ def rows_for(family: str) -> list[dict]:
         row([("user", "<image>\nWhat color is the shape?"), ("assistant", "red")], images=1, seed=1),
         row([("user", "Repeat the word: blue"), ("assistant", "blue blue blue and the answer is blue")], seed=2),
         row(
-            [("user", "<image>\n<image>\nWhich image is red?"), ("assistant", "the first"), ("user", "why"),
-             ("assistant", "because the shape in it is red and the other one is green")],
+            [
+                ("user", "<image>\n<image>\nWhich image is red?"),
+                ("assistant", "the first"),
+                ("user", "why"),
+                ("assistant", "because the shape in it is red and the other one is green"),
+            ],
             images=2 if FAMILIES[family].multi_image else 1,
             seed=3,
         ),
     ]
     if FAMILIES[family].video:
-        rows.append(row([("user", "<video>\nWhich way does the square move?"), ("assistant", "left")], videos=1, seed=4))
+        rows.append(
+            row([("user", "<video>\nWhich way does the square move?"), ("assistant", "left")], videos=1, seed=4)
+        )
     return rows
 
 
