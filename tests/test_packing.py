@@ -143,3 +143,42 @@ def test_token_budget_rows(tiny_path):
     for r in range(packed["input_ids"].shape[0]):
         used = int(packed["packed_seq_lens"][packed["packed_rows"] == r].sum())
         assert (packed["labels"][r, used:] == IGNORE_INDEX).all()
+
+
+def test_train_with_packing_chunked_loss_and_length_groups(tmp_path, tiny_path, one_thread):
+    """The Trainer path: packing + chunked loss + length-grouped batches train, log finite losses and save."""
+    from components.config import parse_config
+    from components.training import RowsDataset, train
+
+    rng = np.random.RandomState(0)
+    imgs = {f"{k}.png": Image.fromarray(rng.randint(0, 255, (56, 56, 3), dtype=np.uint8)) for k in range(4)}
+    samples = [
+        Sample(
+            i,
+            None,
+            None,
+            [("user", "<image>\nWhat color?" if i % 2 else "Say it"), ("assistant", "red " * (1 + i))],
+            [f"{i % 4}.png"] if i % 2 else [],
+        )
+        for i in range(8)
+    ]
+    ds = RowsDataset(samples, imgs.__getitem__, lambda p: pytest.fail("no videos here"))
+    cfg = parse_config(
+        {
+            "model": {"model_id": str(tiny_path("qwen2_vl")), "family": None, "tiny": False},
+            "train": {
+                "max_steps": 2,
+                "per_device_batch_size": 4,
+                "packing": True,
+                "chunked_loss": True,
+                "group_by_length": True,
+                "logging_steps": 1,
+                "eval_each_epoch": False,
+                "precision": "fp32",
+            },
+        }
+    )
+    res = train(cfg, cfg.model.model_id, ds, None, tmp_path / "out")
+    losses = [h["loss"] for h in res.log_history if "loss" in h]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert (res.checkpoint / "adapter_config.json").exists()
