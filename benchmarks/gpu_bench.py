@@ -28,31 +28,99 @@ def configs(tiny: bool):
     import transformers as tf
 
     if tiny:
-        t25 = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                   num_key_value_heads=2, vocab_size=1000, rope_parameters={"rope_type": "default",
-                   "mrope_section": [2, 3, 3], "rope_theta": 1e6})
-        v25 = dict(depth=2, hidden_size=32, out_hidden_size=64, num_heads=2, intermediate_size=64,
-                   fullatt_block_indexes=[1], window_size=56)
-        t3 = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, head_dim=16, vocab_size=1000,
-                  rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "mrope_interleaved": True,
-                                   "rope_theta": 5e6})
-        v3 = dict(depth=2, hidden_size=32, out_hidden_size=64, num_heads=2, intermediate_size=64,
-                  deepstack_visual_indexes=[0], num_position_embeddings=64)
+        t25 = dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=1000,
+            rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 1e6},
+        )
+        v25 = dict(
+            depth=2,
+            hidden_size=32,
+            out_hidden_size=64,
+            num_heads=2,
+            intermediate_size=64,
+            fullatt_block_indexes=[1],
+            window_size=56,
+        )
+        t3 = dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            vocab_size=1000,
+            rope_parameters={
+                "rope_type": "default",
+                "mrope_section": [2, 3, 3],
+                "mrope_interleaved": True,
+                "rope_theta": 5e6,
+            },
+        )
+        v3 = dict(
+            depth=2,
+            hidden_size=32,
+            out_hidden_size=64,
+            num_heads=2,
+            intermediate_size=64,
+            deepstack_visual_indexes=[0],
+            num_position_embeddings=64,
+        )
     else:  # the published shapes
-        t25 = dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
-                   num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True,
-                   rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1e6})
-        v25 = dict(depth=32, hidden_size=1280, out_hidden_size=2048, num_heads=16, intermediate_size=3420,
-                   fullatt_block_indexes=[7, 15, 23, 31], window_size=112)
-        t3 = dict(hidden_size=2048, intermediate_size=6144, num_hidden_layers=28, num_attention_heads=16,
-                  num_key_value_heads=8, head_dim=128, vocab_size=151936, tie_word_embeddings=True,
-                  rope_parameters={"rope_type": "default", "mrope_section": [24, 20, 20], "mrope_interleaved": True,
-                                   "rope_theta": 5e6})
-        v3 = dict(depth=24, hidden_size=1024, out_hidden_size=2048, num_heads=16, intermediate_size=4096,
-                  deepstack_visual_indexes=[5, 11, 17], num_position_embeddings=2304)
-    ids = dict(image_token_id=151655 if not tiny else 990, video_token_id=151656 if not tiny else 991,
-               vision_start_token_id=151652 if not tiny else 992, vision_end_token_id=151653 if not tiny else 993)
+        t25 = dict(
+            hidden_size=2048,
+            intermediate_size=11008,
+            num_hidden_layers=36,
+            num_attention_heads=16,
+            num_key_value_heads=2,
+            vocab_size=151936,
+            tie_word_embeddings=True,
+            rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1e6},
+        )
+        v25 = dict(
+            depth=32,
+            hidden_size=1280,
+            out_hidden_size=2048,
+            num_heads=16,
+            intermediate_size=3420,
+            fullatt_block_indexes=[7, 15, 23, 31],
+            window_size=112,
+        )
+        t3 = dict(
+            hidden_size=2048,
+            intermediate_size=6144,
+            num_hidden_layers=28,
+            num_attention_heads=16,
+            num_key_value_heads=8,
+            head_dim=128,
+            vocab_size=151936,
+            tie_word_embeddings=True,
+            rope_parameters={
+                "rope_type": "default",
+                "mrope_section": [24, 20, 20],
+                "mrope_interleaved": True,
+                "rope_theta": 5e6,
+            },
+        )
+        v3 = dict(
+            depth=24,
+            hidden_size=1024,
+            out_hidden_size=2048,
+            num_heads=16,
+            intermediate_size=4096,
+            deepstack_visual_indexes=[5, 11, 17],
+            num_position_embeddings=2304,
+        )
+    ids = dict(
+        image_token_id=151655 if not tiny else 990,
+        video_token_id=151656 if not tiny else 991,
+        vision_start_token_id=151652 if not tiny else 992,
+        vision_end_token_id=151653 if not tiny else 993,
+    )
     return {
         "qwen2.5-vl-3b-shaped": (tf.Qwen2_5_VLConfig(text_config=t25, vision_config=v25, **ids), 14),
         "qwen3-vl-2b-shaped": (tf.Qwen3VLConfig(text_config=t3, vision_config=v3, **ids), 16),
@@ -60,7 +128,7 @@ def configs(tiny: bool):
 
 
 def packed_batch(cfg, patch: int, tokens: int, gen: torch.Generator, device) -> dict:
-    """One packed row of ~`tokens` tokens: samples of text + one image (grid 1 x 2h x 2w), random ids, ~40% supervised."""
+    """One packed row of ~`tokens` tokens: samples of text + one image (grid 1 x 2h x 2w), random ids."""
     text_vocab = min(cfg.text_config.vocab_size, cfg.image_token_id) - 10
     ids, types, labels, text_pos, lens, grids, pixels = [], [], [], [], [], [], []
     total = 0
@@ -100,16 +168,20 @@ def packed_batch(cfg, patch: int, tokens: int, gen: torch.Generator, device) -> 
 
 def llm_matmul_params(model, cfg) -> int:
     t = cfg.text_config
-    return sum(
-        p.numel() for n, p in model.named_parameters()
-        if "language_model" in n and p.ndim == 2 and "embed_tokens" not in n and "lora_" not in n
-    ) + t.vocab_size * t.hidden_size  # the LM head (tied or not, it is a matmul)
+    return (
+        sum(
+            p.numel()
+            for n, p in model.named_parameters()
+            if "language_model" in n and p.ndim == 2 and "embed_tokens" not in n and "lora_" not in n
+        )
+        + t.vocab_size * t.hidden_size
+    )  # the LM head (tied or not, it is a matmul)
 
 
 def run(name, cfg, patch, steps, tokens, device, attn) -> dict:
+    import transformers as tf
     from peft import LoraConfig, get_peft_model
 
-    import transformers as tf
     from components.loss import model_loss
 
     torch.manual_seed(0)
@@ -178,8 +250,10 @@ def main() -> int:
     args = p.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     attn = "flash_attention_2" if device == "cuda" and importlib.util.find_spec("flash_attn") else "sdpa"
-    print("MFU convention: LLM FLOPs only (vision excluded); 6*N*T (+causal attention) for mfu_6n, 4*N*T for "
-          "mfu_executed (LoRA: frozen weights get no weight gradient); peak = dense bf16 of the card.")
+    print(
+        "MFU convention: LLM FLOPs only (vision excluded); 6*N*T (+causal attention) for mfu_6n, 4*N*T for "
+        "mfu_executed (LoRA: frozen weights get no weight gradient); peak = dense bf16 of the card."
+    )
     for name, (cfg, patch) in configs(args.tiny).items():
         if args.only and args.only not in name:
             continue
