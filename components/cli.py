@@ -100,6 +100,12 @@ def cmd_sweep(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_bench(args) -> int:
+    from benchmarks.bench import main as bench_main
+
+    return bench_main(args.extra + (["--json"] if args.json else []))
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     p = argparse.ArgumentParser(prog="lmms", description=__doc__)
@@ -137,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--max-new-tokens", type=int, default=64)
     i.set_defaults(fn=cmd_infer)
 
-    args = p.parse_args(argv)
+    b = sub.add_parser("bench", help="training speed and memory: the lmms-finetune way against ours, in one run")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(fn=cmd_bench)  # further options (--steps, --samples, ...) go to benchmarks/bench.py
+
+    args, args.extra = p.parse_known_args(argv)
+    if args.extra and args.cmd != "bench":
+        p.error(f"unrecognized arguments: {' '.join(args.extra)}")
     return args.fn(args)
 
 

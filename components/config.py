@@ -76,7 +76,20 @@ class TrainConfig(_Strict):
     lr_scheduler: str = "cosine"
     max_length: int = 2048
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in backward: LLM decoder layers and vision-tower blocks."
+    )
+    packing: bool = Field(
+        False, description="Padding-free packing: each batch's samples in one row, attention confined per sample."
+    )
+    pack_max_tokens: int | None = Field(
+        None, ge=1, description="Token budget per packed row; a batch over it spills into more rows (in order)."
+    )
+    group_by_length: bool = Field(False, description="Batch samples of similar length (the lighter option).")
+    chunked_loss: bool = Field(
+        False, description="Cross-entropy over supervised positions only, in chunks: never the full logits."
+    )
+    loss_chunk_size: int = Field(256, ge=1, description="Rows of logits alive at once with chunked_loss.")
     deepspeed: str | None = Field(
         None, description="Path to a DeepSpeed JSON (infra/ds_zero2.json, infra/ds_zero3.json)."
     )

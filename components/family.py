@@ -28,6 +28,9 @@ class Family:
     multi_image: bool = True
     video: bool = False
     remote_code: bool = False
+    # Padding-free packing (components/packing.py): several samples per row, positions restarting per sample.
+    # A family that cannot pack sets False and says why in `notes`.
+    packing: bool = True
     known_bugs: tuple[tuple[str, str], ...] = ()
     quirks: frozenset[str] = frozenset()
     notes: str = ""

@@ -20,6 +20,7 @@ from components.collator import VLMCollator, stop_tokens
 from components.config import RunConfig, TrainConfig
 from components.data import Sample, to_messages
 from components.models import Family, load_model, load_processor
+from components.packing import PackingCollator
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ def train(
     callbacks: Sequence = (),
 ) -> TrainResult:
     """Train and save the final model (or adapter) + processor under `output_dir/final`."""
-    from transformers import Trainer, set_seed
+    from transformers import set_seed
 
     set_seed(cfg.train.seed)
     output_dir = Path(output_dir)
@@ -220,7 +221,11 @@ def train(
     n_train, n_total = count_trainable(model)
     log.info("trainable parameters: %d / %d (%.2f%%)", n_train, n_total, 100 * n_train / max(n_total, 1))
     collator = VLMCollator(processor, stop_tokens(processor, model.generation_config), cfg.train.max_length)
-    trainer = Trainer(
+    trainer_cls, extra = fast_trainer(cfg.train, fam, collator, train_ds)
+    if cfg.train.packing:
+        collator = PackingCollator(collator, cfg.train.pack_max_tokens)
+    trainer = trainer_cls(
+        **extra,
         model=model,
         args=training_args(cfg.train, output_dir, eval_ds is not None, cfg.data.num_workers),
         train_dataset=train_ds,
@@ -254,6 +259,21 @@ def train(
     metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
     metrics["trainable_params"] = n_train
     return TrainResult(final, is_adapter, model_path, trainer.state.log_history, metrics)
+
+
+def fast_trainer(cfg: TrainConfig, fam: Family, collator: VLMCollator, train_ds: Dataset):
+    """The Trainer class and its extra arguments for the packing / chunked-loss / length-grouping options."""
+    from transformers import Trainer
+
+    if cfg.packing and not fam.packing:
+        raise ValueError(f"family {fam.name} cannot pack: {fam.notes}")
+    if not (cfg.packing or cfg.chunked_loss or cfg.group_by_length):
+        return Trainer, {}
+    from components.packing import sample_lengths
+    from components.trainer import LmmsTrainer
+
+    lengths = sample_lengths(train_ds, collator) if cfg.group_by_length else None
+    return LmmsTrainer, {"chunked_loss": cfg.chunked_loss, "loss_chunk_size": cfg.loss_chunk_size, "lengths": lengths}
 
 
 def loss_curve_png(log_history: list[dict], path: str | Path) -> Path:

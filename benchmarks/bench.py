@@ -1,0 +1,472 @@
+"""`lmms bench`: training speed and memory, the lmms-finetune way (a) against ours (b), measured in one run.
+
+Same tiny Qwen2-VL (LoRA on the LLM, projector trained, fp32, CPU), same generated data (text-only rows, 1-4 images
+of varied sizes, videos, short and long answers, some multi-turn), same sample order, same number of steps:
+
+  (a) every sample padded to `model_max_length`; media decoded from the source files on every access; the model's
+      own loss over full logits;
+  (b) padding-free packing (one row per batch, attention confined per sample, per-sample M-RoPE); media read from
+      the preprocessed cache; chunked cross-entropy over supervised positions only.
+
+Each arm runs in a fresh subprocess. Peak memory is the rise of the process's resident-set high-water mark
+(VmHWM, reset through /proc/self/clear_refs) over its resident set when the arm starts, so it covers everything the
+arm allocates. Data wait is the time the training loop spends in `next(dataloader)`, as a share of step time.
+
+The loss-memory figure runs the two losses alone (again one subprocess each) on random hidden states at a 151,936-
+token vocabulary (Qwen2's), with a frozen LM head as under LoRA and with a trained one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB_150K = 151_936
+
+WORDS = [
+    "the",
+    "a",
+    "is",
+    "of",
+    "shape",
+    "color",
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "left",
+    "right",
+    "square",
+    "circle",
+    "triangle",
+    "moves",
+    "image",
+    "video",
+    "frame",
+    "first",
+    "second",
+    "there",
+    "one",
+    "two",
+    "three",
+    "and",
+    "it",
+    "on",
+    "in",
+    "to",
+    "with",
+    "that",
+    "this",
+    "which",
+    "where",
+    "how",
+    "many",
+    "answer",
+]
+
+
+# ----------------------------------------------------------------------------------------------------- memory
+
+
+def _status(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def reset_peak() -> int:
+    """Reset the resident-set high-water mark; returns the current resident set (bytes)."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status("VmRSS")
+
+
+def peak_since(rss0: int) -> int:
+    return _status("VmHWM") - rss0
+
+
+# ------------------------------------------------------------------------------------------------------- data
+
+
+def make_data(workdir: Path, n: int, seed: int = 0) -> list[dict]:
+    """Deterministic rows with a realistic spread of lengths and media (written under workdir/media)."""
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    media = workdir / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    images = []
+    for k in range(24):
+        w, h = rng.choice([(56, 56), (112, 84), (160, 120), (224, 224), (84, 168)])
+        im = Image.new("RGB", (w, h), tuple(rng.randint(0, 80) for _ in range(3)))
+        d = ImageDraw.Draw(im)
+        for _ in range(3):
+            x, y = rng.randint(0, w - 20), rng.randint(0, h - 20)
+            d.rectangle((x, y, x + 19, y + 19), fill=tuple(rng.randint(100, 255) for _ in range(3)))
+        p = media / f"img_{k:03d}.png"
+        im.save(p)
+        images.append(str(p))
+    videos = []
+    for k, src in enumerate(sorted((ROOT / "example_data" / "media" / "train").glob("vid_*.mp4"))[:8]):
+        p = media / f"vid_{k:03d}.mp4"
+        shutil.copyfile(src, p)
+        videos.append(str(p))
+
+    def words(lo, hi):
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi)))
+
+    def answer():
+        return words(1, 3) if rng.random() < 0.6 else words(40, 160)  # short and long answers
+
+    rows = []
+    for i in range(n):
+        kind = rng.choices(["text", "image", "multi", "video", "multiturn"], [0.15, 0.35, 0.2, 0.15, 0.15])[0]
+        imgs, vids = [], []
+        if kind == "image" or kind == "multiturn":
+            imgs = [rng.choice(images)]
+        elif kind == "multi":
+            imgs = rng.sample(images, rng.randint(2, 4))
+        elif kind == "video" and videos:
+            vids = [rng.choice(videos)]
+        prefix = "<image>\n" * len(imgs) + "<video>\n" * len(vids)
+        turns = [("user", prefix + words(4, 20) + "?"), ("assistant", answer())]
+        if kind == "multiturn":
+            for _ in range(rng.randint(1, 2)):
+                turns += [("user", words(3, 12) + "?"), ("assistant", answer())]
+        rows.append({"index": i, "turns": turns, "images": imgs, "videos": vids})
+    return rows
+
+
+def prepare(workdir: Path, n: int) -> dict:
+    """Data, tiny model, media cache and the padded length for (a); written to workdir/spec.json."""
+    from components.collator import VLMCollator
+    from components.data import Sample, to_messages
+    from components.media import load_image, load_video
+    from components.media_cache import MediaSettings, preprocess
+    from components.models import load_processor
+    from components.tiny import build_tiny
+
+    rows = make_data(workdir, n)
+    model_path = str(build_tiny("qwen2_vl"))
+    settings = MediaSettings(num_frames=8)
+    t0 = time.perf_counter()
+    cache = preprocess(
+        sorted({p for r in rows for p in r["images"]}),
+        sorted({p for r in rows for p in r["videos"]}),
+        settings,
+        workdir / "cache",
+        workers=1,
+        progress=False,
+    )
+    preprocess_s = time.perf_counter() - t0
+    collator = VLMCollator(load_processor(model_path))
+    lengths = []
+    for r in rows:
+        s = Sample(r["index"], None, None, r["turns"], r["images"], r["videos"])
+        row = {
+            "messages": to_messages(s),
+            "images": [load_image(p) for p in s.images],
+            "videos": [load_video(p, settings.num_frames)[0] for p in s.videos],
+        }
+        lengths.append(int(collator([row])["input_ids"].shape[1]))
+    max_length = 1 << (max(lengths) - 1).bit_length()  # model_max_length: the power of two above the longest
+    spec = {
+        "rows": rows,
+        "model_path": model_path,
+        "cache": cache.mapping,
+        "max_length": max_length,
+        "lengths": lengths,
+        "preprocess_s": preprocess_s,
+    }
+    (workdir / "spec.json").write_text(json.dumps(spec))
+    return spec
+
+
+# ------------------------------------------------------------------------------------------------------ arms
+
+
+class PadToMaxLength:
+    """lmms-finetune's batches: every row padded to model_max_length."""
+
+    def __init__(self, collator, max_length: int):
+        self.collator, self.max_length = collator, max_length
+        self.pad_id = collator.tokenizer.pad_token_id
+
+    def __call__(self, rows):
+        import torch
+
+        from components.collator import IGNORE_INDEX
+
+        batch = self.collator(rows)
+        extra = self.max_length - batch["input_ids"].shape[1]
+        fill = {"input_ids": self.pad_id, "labels": IGNORE_INDEX}
+        for k in ("input_ids", "attention_mask", "labels", "mm_token_type_ids"):
+            if k in batch:
+                batch[k] = torch.nn.functional.pad(batch[k], (0, extra), value=fill.get(k, 0))
+        return batch
+
+
+def run_arm(arm: str, workdir: Path, steps: int, batch_size: int, workers: int, chunk_size: int) -> dict:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from components import media
+    from components.collator import VLMCollator, stop_tokens
+    from components.config import TrainConfig
+    from components.data import Sample
+    from components.loss import model_loss
+    from components.media_cache import load_cached_image, load_cached_video
+    from components.models import load_model, load_processor
+    from components.packing import PackingCollator, pad_fraction, supervised_tokens
+    from components.training import RowsDataset, apply_trainable
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    spec = json.loads((workdir / "spec.json").read_text())
+    samples = [
+        Sample(r["index"], None, None, [tuple(t) for t in r["turns"]], r["images"], r["videos"]) for r in spec["rows"]
+    ]
+    rss0 = reset_peak()
+    model, fam = load_model(spec["model_path"], dtype=torch.float32, attn_implementation="sdpa")
+    processor = load_processor(spec["model_path"])
+    model = apply_trainable(model, fam, TrainConfig())
+    collator = VLMCollator(processor, stop_tokens(processor, model.generation_config))
+    if arm == "a":
+        ds = RowsDataset(samples, media.load_image, lambda p: media.load_video(p, 8)[0])
+        collate, chunked = PadToMaxLength(collator, spec["max_length"]), False
+    else:
+        mapping = spec["cache"]
+        ds = RowsDataset(samples, lambda p: load_cached_image(mapping[p]), lambda p: load_cached_video(mapping[p])[0])
+        collate, chunked = PackingCollator(collator), True
+    loader = DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=False,
+        collate_fn=collate,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        drop_last=True,
+    )
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    model.train()
+
+    def batches():
+        while True:
+            yield from loader
+
+    it = batches()
+    warmup = 1
+    wait = total = 0.0
+    sup = slots = real = 0
+    losses = []
+    for step in range(steps + warmup):
+        t0 = time.perf_counter()
+        batch = next(it)
+        t1 = time.perf_counter()
+        n_sup, pad, n_slots = supervised_tokens(batch), pad_fraction(batch), batch["input_ids"].numel()
+        loss, _ = model_loss(model, batch, chunked=chunked, chunk_size=chunk_size)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        t2 = time.perf_counter()
+        losses.append(float(loss))
+        if step >= warmup:
+            wait += t1 - t0
+            total += t2 - t0
+            sup += n_sup
+            slots += n_slots
+            real += round(n_slots * (1 - pad))
+    return {
+        "steps": steps,
+        "batch_size": batch_size,
+        "supervised_tokens": sup,
+        "token_slots": slots,
+        "seconds": total,
+        "supervised_tokens_per_s": sup / total,
+        "pad_fraction": 1 - real / slots,
+        "data_wait_share": wait / total,
+        "peak_memory_mb": peak_since(rss0) / 2**20,
+        "first_loss": losses[0],
+        "last_loss": losses[-1],
+    }
+
+
+def run_loss(kind: str, vocab: int, tokens: int, hidden: int, head_trainable: bool, chunk_size: int) -> dict:
+    import torch
+
+    from components.collator import IGNORE_INDEX
+    from components.loss import chunked_cross_entropy, full_logits_cross_entropy
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(1, tokens, hidden, generator=g).requires_grad_(True)
+    w = (torch.randn(vocab, hidden, generator=g) * 0.02).requires_grad_(head_trainable)
+    labels = torch.randint(0, vocab, (1, tokens), generator=g)
+    labels[torch.rand(1, tokens, generator=g) > 0.3] = IGNORE_INDEX  # ~30% supervised, as in chat data
+    rss0 = reset_peak()
+    t0 = time.perf_counter()
+    if kind == "full":
+        loss = full_logits_cross_entropy(h, w, labels)
+    else:
+        loss = chunked_cross_entropy(h, w, labels, chunk_size=chunk_size)
+    loss.backward()
+    return {"peak_mb": peak_since(rss0) / 2**20, "loss": float(loss), "seconds": time.perf_counter() - t0}
+
+
+# ----------------------------------------------------------------------------------------------------- driver
+
+
+def _sub(args: list[str]) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["MALLOC_MMAP_THRESHOLD_"] = "65536"  # large buffers are mmapped and returned on free: RSS tracks live memory
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench", *args], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"bench subprocess {args} failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_bench(
+    steps: int = 12,
+    batch_size: int = 8,
+    samples: int = 96,
+    workers: int = 1,
+    chunk_size: int = 256,
+    loss_tokens: int = 1024,
+    loss_hidden: int = 512,
+    workdir: Path | None = None,
+) -> dict:
+    import tempfile
+
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="lmms-bench-")
+        workdir = Path(tmp.name)
+    try:
+        spec = prepare(workdir, samples)
+        common = ["--workdir", str(workdir), "--steps", str(steps), "--batch-size", str(batch_size)]
+        common += ["--workers", str(workers), "--chunk-size", str(chunk_size)]
+        a = _sub(["--arm", "a", *common])
+        b = _sub(["--arm", "b", *common])
+        loss = {}
+        for trainable in (False, True):
+            shape = ["--vocab", str(VOCAB_150K), "--tokens", str(loss_tokens), "--hidden", str(loss_hidden)]
+            shape += ["--chunk-size", str(chunk_size)] + (["--head-trainable"] if trainable else [])
+            full, chunked = _sub(["--loss", "full", *shape]), _sub(["--loss", "chunked", *shape])
+            loss["head_trainable" if trainable else "head_frozen"] = {
+                "full_logits_peak_mb": full["peak_mb"],
+                "chunked_peak_mb": chunked["peak_mb"],
+                "ratio": chunked["peak_mb"] / full["peak_mb"],
+                "loss_abs_diff": abs(full["loss"] - chunked["loss"]),
+            }
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return {
+        "setup": {
+            "model": "tiny qwen2_vl (LoRA on the LLM, projector trained), fp32, CPU, 1 intra-op thread",
+            "samples": samples,
+            "sample_tokens": {
+                "min": min(spec["lengths"]),
+                "max": max(spec["lengths"]),
+                "mean": sum(spec["lengths"]) / len(spec["lengths"]),
+            },
+            "model_max_length_a": spec["max_length"],
+            "steps": steps,
+            "batch_size": batch_size,
+            "dataloader_workers": workers,
+            "media_preprocess_s": spec["preprocess_s"],
+            "loss_shape": {"vocab": VOCAB_150K, "tokens": loss_tokens, "hidden": loss_hidden, "chunk_size": chunk_size},
+        },
+        "a_lmms_finetune": a,
+        "b_ours": b,
+        "ratios_b_over_a": {
+            "supervised_tokens_per_s": b["supervised_tokens_per_s"] / a["supervised_tokens_per_s"],
+            "pad_fraction": b["pad_fraction"] / a["pad_fraction"] if a["pad_fraction"] else None,
+            "peak_memory": b["peak_memory_mb"] / a["peak_memory_mb"],
+            "data_wait_share": b["data_wait_share"] / a["data_wait_share"] if a["data_wait_share"] else None,
+        },
+        "loss_memory_150k_vocab": loss,
+    }
+
+
+def format_table(r: dict) -> str:
+    a, b, q = r["a_lmms_finetune"], r["b_ours"], r["ratios_b_over_a"]
+    s = r["setup"]
+    lines = [
+        f"{s['model']}; {s['samples']} samples of {s['sample_tokens']['min']}-{s['sample_tokens']['max']} tokens "
+        f"(mean {s['sample_tokens']['mean']:.0f}); {s['steps']} steps x {s['batch_size']} samples; "
+        f"(a) pads to {s['model_max_length_a']}",
+        f"{'':28}{'(a) lmms-finetune':>18}{'(b) ours':>12}{'b/a':>9}",
+    ]
+
+    def fmt(v, spec):
+        return format(v, spec) if v is not None else "-"
+
+    for key, label, spec in [
+        ("supervised_tokens_per_s", "supervised tokens/s", ".1f"),
+        ("pad_fraction", "pad fraction", ".3f"),
+        ("peak_memory_mb", "peak memory (MB)", ".0f"),
+        ("data_wait_share", "data wait / step time", ".3f"),
+    ]:
+        lines.append(f"{label:28}{a[key]:>18{spec}}{b[key]:>12{spec}}{fmt(q.get(key.replace('_mb', '')), '.3f'):>9}")
+    ls = s["loss_shape"]
+    lines.append(
+        f"loss memory at vocab {ls['vocab']}, {ls['tokens']} tokens, hidden {ls['hidden']}, chunk {ls['chunk_size']}:"
+    )
+    for k, v in r["loss_memory_150k_vocab"].items():
+        lines.append(
+            f"  {k:14} full logits {v['full_logits_peak_mb']:7.0f} MB   chunked {v['chunked_peak_mb']:6.0f} MB   "
+            f"ratio {v['ratio']:.3f}   |loss diff| {v['loss_abs_diff']:.1e}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="lmms bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--samples", type=int, default=96)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--chunk-size", type=int, default=256)
+    p.add_argument("--loss-tokens", type=int, default=1024)
+    p.add_argument("--loss-hidden", type=int, default=512)
+    # internal: one arm / one loss in this (sub)process
+    p.add_argument("--arm", choices=["a", "b"], help=argparse.SUPPRESS)
+    p.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--loss", choices=["full", "chunked"], help=argparse.SUPPRESS)
+    p.add_argument("--vocab", type=int, default=VOCAB_150K, help=argparse.SUPPRESS)
+    p.add_argument("--tokens", type=int, default=2048, help=argparse.SUPPRESS)
+    p.add_argument("--hidden", type=int, default=896, help=argparse.SUPPRESS)
+    p.add_argument("--head-trainable", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.arm:
+        print(json.dumps(run_arm(args.arm, args.workdir, args.steps, args.batch_size, args.workers, args.chunk_size)))
+        return 0
+    if args.loss:
+        print(
+            json.dumps(run_loss(args.loss, args.vocab, args.tokens, args.hidden, args.head_trainable, args.chunk_size))
+        )
+        return 0
+    r = run_bench(
+        args.steps, args.batch_size, args.samples, args.workers, args.chunk_size, args.loss_tokens, args.loss_hidden
+    )
+    print(json.dumps(r, indent=2) if args.json else format_table(r))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
