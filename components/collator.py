@@ -208,8 +208,16 @@ class VLMCollator:
         if any(r.get("videos") for r in items):
             kwargs["videos"] = [v for r in items for v in (r.get("videos") or [])]
             kwargs["do_sample_frames"] = False
+        # Right padding, passed per call too: some processors (Aya Vision) default their text kwargs to left padding.
         self.tokenizer.padding_side = "right"
-        batch = self.processor(text=texts, padding=True, return_tensors="pt", add_special_tokens=add_special, **kwargs)
+        batch = self.processor(
+            text=texts,
+            padding=True,
+            padding_side="right",
+            return_tensors="pt",
+            add_special_tokens=add_special,
+            **kwargs,
+        )
         ids = batch["input_ids"]
         labels = torch.full_like(ids, IGNORE_INDEX)
         lengths = batch["attention_mask"].sum(dim=1).tolist()

@@ -1,0 +1,85 @@
+"""Video-LLaVA: separate CLIP image and video towers (LanguageBind), one shared MLP projector; images and video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.family import Family, ModelEntry
+from components.tiny import TEXT_QWEN, train_tokenizer
+
+FAMILY = Family(
+    "video_llava",
+    ("video_llava",),
+    vision=("model.image_tower", "model.video_tower"),
+    projector=("model.multi_modal_projector",),
+    llm=("model.language_model",),
+    video=True,
+    notes="Video-LLaVA; two vision towers (image, video) share the projector. The Vicuna template emits no EOS after "
+    "answers, so EOS is supervised.",
+)
+
+MODELS = [
+    ModelEntry("tiny-video-llava", "video_llava", "(built locally)", tiny=True),
+    ModelEntry("video-llava-7b", "video_llava", "LanguageBind/Video-LLaVA-7B-hf"),
+]
+
+# Vicuna format as the -hf checkpoint is prompted: `USER: <video>\ntext ASSISTANT: answer `; media of a turn before its
+# text; a system message as bare text; no end-of-turn token.
+TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': ' }}{% endif %}"
+    "{% for c in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{% for c in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>\n' }}{% endfor %}"
+    "{% for c in message['content'] | selectattr('type', 'equalto', 'text') %}{{ c['text'] + ' ' }}{% endfor %}"
+    "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+
+def tiny(out: Path) -> None:
+    import transformers as tf
+
+    special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+    tok = train_tokenizer(special, ["<image>", "<video>"], add_bos=True)
+    text = dict(
+        TEXT_QWEN,
+        model_type="llama",
+        vocab_size=len(tok),
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    vision = dict(
+        model_type="clip_vision_model",
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=28,
+        patch_size=14,
+        projection_dim=32,
+    )
+    cfg = tf.VideoLlavaConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        video_token_id=tok.convert_tokens_to_ids("<video>"),
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,  # real: -2; -1 so LoRA on the last tiny layer gets gradients
+        image_seq_length=4,
+        video_seq_length=4 * 5,
+    )
+    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    size, crop = {"shortest_edge": 28}, {"height": 28, "width": 28}
+    proc = tf.VideoLlavaProcessor(
+        image_processor=tf.VideoLlavaImageProcessor(size=size, crop_size=crop),
+        video_processor=tf.VideoLlavaVideoProcessor(size=size, crop_size=crop),
+        tokenizer=tok,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=TEMPLATE,
+    )
+    model = tf.AutoModelForImageTextToText.from_config(cfg)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(out)
+    proc.save_pretrained(out)
