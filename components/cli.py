@@ -82,7 +82,20 @@ def cmd_sweep(args) -> int:
             print(f"{row['model_type']:<24} {row['status']:<8} {secs}  {row['reason'][:160]}", flush=True)
 
     only = [s for s in (args.only or "").split(",") if s] or None
-    rows = sweep(only, progress=show)
+    if args.json:  # libraries print banners on stdout while loading; keep stdout for the JSON document
+        import os
+
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+        try:
+            rows = sweep(only, progress=show)
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+    else:
+        rows = sweep(only, progress=show)
     passed = sorted({r["family"] for r in rows if r["status"] == "pass"})
     failed = sorted({r["family"] for r in rows if r["status"] == "fail"})
     summary = {

@@ -160,10 +160,17 @@ def media_token_ids(processor) -> set[int]:
     return ids
 
 
+def _only_special(tok, text: str) -> bool:
+    for special in sorted(tok.all_special_tokens, key=len, reverse=True):
+        text = text.replace(special, "")
+    return text == ""
+
+
 def check_labels(processor, batch: dict, rows: list[dict], stops: list[str]) -> None:
     """Exact masks: each assistant turn is one contiguous supervised run that decodes to the answer (plus a leading
-    space where the template writes one) and one stop marker; nothing else is supervised, no media token ever is,
-    and each run starts right after the turn's generation prompt."""
+    space where the template writes one), then only special tokens the template closes an answer with (Command A:
+    `<|END_RESPONSE|>`), ending in a stop marker; nothing else is supervised, no media token ever is, and each run
+    starts right after the turn's generation prompt."""
     tok = processor.tokenizer
     ids, labels = batch["input_ids"], batch["labels"]
     lengths = batch["attention_mask"].sum(dim=1).tolist()
@@ -178,9 +185,11 @@ def check_labels(processor, batch: dict, rows: list[dict], stops: list[str]) -> 
         _check(len(runs) == len(answers), f"{len(runs)} supervised runs for {len(answers)} assistant turns")
         turn_starts = [k for k, m in enumerate(row["messages"]) if m["role"] == "assistant"]
         for (s, e), answer, k in zip(runs, answers, turn_starts, strict=True):
-            got = tok.decode(ids[b, s:e])
-            ends = [answer + stop for stop in stops]
-            _check(got.lstrip(" ") in ends, f"supervised run decodes to {got!r}, want one of {ends!r}")
+            got = tok.decode(ids[b, s:e]).lstrip(" ")
+            stop = next((st for st in stops if got.endswith(st)), None)
+            closing = got[len(answer) : len(got) - len(stop or "")]
+            ok = stop is not None and got.startswith(answer) and _only_special(tok, closing)
+            _check(ok, f"supervised run decodes to {got!r}, want {answer!r} + closing special tokens + one of {stops}")
             prompt = processor.apply_chat_template(row["messages"][:k], tokenize=False, add_generation_prompt=True)
             tail = prompt.rstrip()[-12:]
             before = tok.decode(ids[b, :s]).rstrip()
