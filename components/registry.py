@@ -16,6 +16,17 @@ def tracking_uri(cfg: RunConfig) -> str:
     return cfg.registry.tracking_uri or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
+def registry_client(cfg: RunConfig):
+    """An MlflowClient on the run's tracking / registry URI."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(cfg)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
