@@ -50,7 +50,9 @@ def decide(
     gain = cand - champ if higher_is_better else champ - cand
     word = "higher" if higher_is_better else "lower"
     if gain > margin:
-        return Decision(True, f"{metric} {cand:.4g} vs champion {champ:.4g}: {word} by {gain:.4g} > {margin}", metric, cand, champ)
+        return Decision(
+            True, f"{metric} {cand:.4g} vs champion {champ:.4g}: {word} by {gain:.4g} > {margin}", metric, cand, champ
+        )
     return Decision(
         False, f"{metric} {cand:.4g} vs champion {champ:.4g}: not {word} by more than {margin}", metric, cand, champ
     )

@@ -42,14 +42,19 @@ def promote_model(
         version = int(client.get_model_version_by_alias(name, config.registry.alias or "candidate").version)
     p = config.promotion
     decision = promote(client, name, version, p.metric, p.margin, p.higher_is_better)
-    logger.info("promotion of %s v%s: %s (%s)", name, version, "champion" if decision["promoted"] else "rejected",
-                decision["reason"])
+    logger.info(
+        "promotion of %s v%s: %s (%s)",
+        name,
+        version,
+        "champion" if decision["promoted"] else "rejected",
+        decision["reason"],
+    )
     metadata = {k: v for k, v in decision.items() if v is not None}
     log_metadata(metadata={"promotion": metadata})
 
     ctx = get_step_context()
     stage = ModelStages.PRODUCTION if decision["promoted"] else ModelStages.ARCHIVED
-    if ctx.model is not None:  # this pipeline's own ZenML Model version (promotion as the last step of finetune)
+    if registered is not None and ctx.model is not None:  # finetune's own ZenML Model version (its last step)
         ctx.model.set_stage(stage, force=True)  # force: the version in production so far becomes archived
         log_metadata(metadata={"promotion": metadata}, infer_model=True)
     elif (zmv := _zenml_model_version(name, version)) is not None:
