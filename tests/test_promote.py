@@ -165,3 +165,33 @@ def test_promote_pipeline_through_zenml(registry, tmp_path):
     assert (
         "champion: smoke_accuracy 0.5 vs champion 0.25" in client.get_model_version(name, str(cand)).tags["promotion"]
     )
+
+
+@pytest.mark.slow
+def test_retried_registration_never_duplicates(registry, monkeypatch):
+    """A registration that fails after the model was logged, then retried: one run, one version."""
+    import mlflow
+
+    cfg, ckpts, _ = registry
+    cfg = cfg.model_copy(deep=True)
+    cfg.registry.model_name = name = "lmms-retry"
+    cfg.registry.experiment = "lmms-retry"
+    client = registry_client(cfg)
+
+    def fail(*args, **kwargs):
+        raise ConnectionError("registry went away")
+
+    with monkeypatch.context() as m:
+        m.setattr(mlflow, "register_model", fail)
+        with pytest.raises(ConnectionError):
+            register(cfg, ckpts[0], {"smoke_accuracy": 0.5})
+    exp = client.get_experiment_by_name("lmms-retry").experiment_id
+    (orphan,) = client.search_runs([exp])
+
+    first = register(cfg, ckpts[0], {"smoke_accuracy": 0.5})
+    assert first["run_id"] == orphan.info.run_id and not first["reused"]
+    second = register(cfg, ckpts[0], {"smoke_accuracy": 0.5})
+    assert second["reused"] and second["version"] == first["version"]
+    assert len(client.search_runs([exp])) == 1
+    assert len(client.search_model_versions(f"name = '{name}'")) == 1
+    assert _alias(client, name, "candidate") == first["version"]
