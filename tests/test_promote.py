@@ -21,6 +21,25 @@ ZENML = str(Path(sys.executable).parent / "zenml")
 IMAGE = ROOT / "example_data" / "media" / "eval" / "img_0000.png"
 
 
+ZENML_MODEL_SETUP = """
+import sys
+from zenml import log_metadata
+from zenml.client import Client
+name, versions = sys.argv[1], [int(v) for v in sys.argv[2:]]
+c = Client()
+c.create_model(name=name)
+for v in versions:
+    mv = c.create_model_version(model_name_or_id=name, name=f"v{v}")
+    log_metadata(metadata={"mlflow": {"model_name": name, "version": v}}, model_version_id=mv.id)
+c.update_model_version(model_name_or_id=name, version_name_or_id=f"v{versions[0]}", stage="production")
+"""
+ZENML_STAGES = """
+import json, sys
+from zenml.client import Client
+print(json.dumps({mv.name: str(mv.stage) for mv in Client().list_model_versions(model_name_or_id=sys.argv[1])}))
+"""
+
+
 # -- decide() ---------------------------------------------------------------------------------------------------
 
 
@@ -134,7 +153,7 @@ def test_promote_pipeline_through_zenml(registry, tmp_path):
     client = registry_client(cfg)
     champion = register(cfg, ckpts[0], {"smoke_accuracy": 0.25})["version"]
     promote(client, name, champion)
-    register(cfg, ckpts[1], {"smoke_accuracy": 0.5})  # becomes `candidate`
+    cand = register(cfg, ckpts[1], {"smoke_accuracy": 0.5})["version"]  # becomes `candidate`
     config = tmp_path / "promote.yaml"
     run_cfg = {"registry": cfg.registry.model_dump(), "promotion": {"metric": "smoke_accuracy", "margin": 0.0}}
     config.write_text(yaml.safe_dump({"parameters": {"config": run_cfg}}))
@@ -147,6 +166,9 @@ def test_promote_pipeline_through_zenml(registry, tmp_path):
     }
     if not (ROOT / ".zen").exists():
         subprocess.run([ZENML, "init"], cwd=ROOT, env=env, check=True, capture_output=True)
+    # the ZenML Model versions that register_model would have created: the champion's in production
+    zenml_py = [sys.executable, "-c", ZENML_MODEL_SETUP, name, str(champion), str(cand)]
+    subprocess.run(zenml_py, cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
     proc = subprocess.run(
         [ZENML, "pipeline", "run", "pipelines.promote.promote", "-c", str(config)],
         cwd=ROOT,
@@ -159,7 +181,7 @@ def test_promote_pipeline_through_zenml(registry, tmp_path):
     assert proc.returncode == 0, out[-4000:]
     assert "Step promote_model has finished" in out
 
-    cand = _alias(client, name, "candidate")
+    assert _alias(client, name, "candidate") == cand
     assert _alias(client, name, "champion") == cand
     assert _alias(client, name, "previous") == champion
     assert (
