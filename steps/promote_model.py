@@ -66,6 +66,7 @@ def promote_model(
 def _with_stack_tracking_uri(config: RunConfig) -> RunConfig:
     tracker = Client().active_stack.experiment_tracker
     if config.registry.tracking_uri is None and tracker is not None and tracker.flavor == "mlflow":
+        tracker.configure_mlflow()  # credentials of a remote MLflow (env vars), as its own steps get them
         config = config.model_copy(deep=True)
         config.registry.tracking_uri = tracker.get_tracking_uri()
     return config
