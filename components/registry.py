@@ -39,7 +39,8 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 
 def _finished_run_with_model(client, experiment_id: str, sha: str):
-    """A finished run that already logged this checkpoint (a registration that failed after logging), if any."""
+    """A finished run that logged this checkpoint but whose model was never registered (a registration that failed
+    after logging), if any."""
     import mlflow
 
     runs = client.search_runs(
@@ -48,8 +49,8 @@ def _finished_run_with_model(client, experiment_id: str, sha: str):
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    if not runs:
-        return None, None
+    if not runs or client.search_model_versions(f"run_id = '{runs[0].info.run_id}'"):
+        return None, None  # none, or registered already (under another model name): log afresh
     models = mlflow.search_logged_models(
         experiment_ids=[experiment_id],
         filter_string=f"source_run_id = '{runs[0].info.run_id}' AND name = 'model'",
