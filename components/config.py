@@ -120,12 +120,20 @@ class RegistryConfig(_Strict):
     alias: str | None = Field("candidate", description="Alias set on each newly registered version.")
 
 
+class PromotionConfig(_Strict):
+    enabled: bool = Field(False, description="Run the promotion step at the end of `finetune`.")
+    metric: str = Field("smoke_accuracy", description="Run metric compared between candidate and champion.")
+    higher_is_better: bool = Field(True, description="False for losses (e.g. eval_loss).")
+    margin: float = Field(0.0, ge=0, description="The candidate must beat the champion by more than this.")
+
+
 class RunConfig(_Strict):
     model: ModelConfig = ModelConfig(model_id="tiny-qwen2-vl", family="qwen2_vl", tiny=True)
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     smoke: SmokeConfig = SmokeConfig()
     registry: RegistryConfig = RegistryConfig()
+    promotion: PromotionConfig = PromotionConfig()
 
 
 def _format_errors(err: ValidationError, source: str) -> str:

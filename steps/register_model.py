@@ -15,6 +15,7 @@ def register_model(config: RunConfig, model: Checkpoint, smoke_metrics: dict) ->
     ctx = get_step_context()
     tracker = Client().active_stack.experiment_tracker
     if config.registry.tracking_uri is None and tracker is not None and tracker.flavor == "mlflow":
+        tracker.configure_mlflow()  # credentials of a remote MLflow (env vars), as its own steps get them
         config = config.model_copy(deep=True)
         config.registry.tracking_uri = tracker.get_tracking_uri()
     info = register(config, model, smoke_metrics, run_name=ctx.pipeline_run.name)

@@ -55,11 +55,12 @@ def test_demo_pipeline_end_to_end(zenml_env):
     c["smoke"]["num_samples"] = 8
     c["registry"]["tracking_uri"] = f"sqlite:///{tmp / 'mlflow.db'}"
     c["registry"]["model_name"] = "lmms-e2e"
+    c["promotion"] = {"enabled": True}  # the optional last step: the first version becomes champion
     config = tmp / "e2e.yaml"
     config.write_text(yaml.safe_dump(cfg))
 
     first = _run(env, config)
-    for step in STEPS:
+    for step in [*STEPS, "promote_model"]:
         assert f"Step {step} has finished" in first, step
 
     import mlflow
@@ -69,6 +70,7 @@ def test_demo_pipeline_end_to_end(zenml_env):
     versions = MlflowClient().search_model_versions("name = 'lmms-e2e'")
     assert len(versions) == 1
     assert MlflowClient().get_model_version_by_alias("lmms-e2e", "candidate").version == versions[0].version
+    assert MlflowClient().get_model_version_by_alias("lmms-e2e", "champion").version == versions[0].version
 
     second = _run(env, config)
     cached = [line for line in second.splitlines() if "Using cached version of step" in line]
