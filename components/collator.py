@@ -4,7 +4,8 @@ Assistant-only labels come from the model's own chat template by prefix differen
 P = render(messages[:k], add_generation_prompt=True) and F = render(messages[:k+1]); the characters F - P are the
 answer as the template writes it. Both must be prefixes of the full rendering R, so every span maps onto R. Spans are
 trimmed to end at the last stop token (the `\\n` after `<|im_end|>` is never generated); a template that emits no stop
-token after answers (LLaVA-1.5) gets the EOS token inserted after the answer, so the model learns to stop.
+token after answers (LLaVA-1.5) gets the EOS token inserted after the answer, so the model learns to stop, unless the
+next turn opens with a stop token (GLM's `<|user|>`), which is then supervised as the real model generates it.
 
 The processor expands media placeholders on the whole batch in one call; each supervised span is then located in the
 expanded ids by aligning them with the unexpanded tokenization (answers never contain media, so they survive
@@ -74,6 +75,10 @@ def render(processor, messages: list[dict], stops: Sequence[str]) -> Rendered:
         cut = max((seg.rfind(s) + len(s) for s in stops if s in seg), default=-1)
         if cut >= 0:
             out.append((start, start + cut))
+            continue
+        nxt = next((s for s in stops if text.startswith(s, end)), None)
+        if nxt:  # the turn ends where the next one opens with a stop token (GLM's `<|user|>`): supervise it
+            out.append((start, end + len(nxt)))
             continue
         eos = processor.tokenizer.eos_token
         if not eos:
