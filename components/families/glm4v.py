@@ -12,8 +12,8 @@ from components.tiny import ids_of, train_tokenizer
 # mask ignores (upstream, shared by GLM-4.1V / 4.5V / 4.6V in transformers 5.24).
 GLM_MIXED_MEDIA = (
     "Image features and image tokens do not match",
-    "transformers 5.24 Glm4vModel.get_placeholder_mask counts video-frame tokens (which reuse `<|image|>`) as image "
-    "tokens, so a batch holding both images and a video fails; batches with only images or only videos work.",
+    "transformers 5.24 GLM-4.1V/4.5V/4.6V get_placeholder_mask counts video-frame tokens (reusing `<|image|>`) as "
+    "image tokens, so a batch holding both images and a video fails; batches with only images or only videos work.",
 )
 
 FAMILY = Family(
