@@ -101,12 +101,15 @@ def _raw_tokens(tokenizer, text: str, add_special: bool) -> tuple[list[int], lis
     return enc["input_ids"], enc["offset_mapping"]
 
 
-def supervised_positions(raw_ids, offsets, spans, expanded_ids) -> list[int]:
-    """Positions in `expanded_ids` of the raw tokens that fall inside `spans` (character ranges)."""
+def supervised_positions(raw_ids, offsets, spans, expanded_ids, text: str | None = None) -> list[int]:
+    """Positions in `expanded_ids` of the raw tokens that fall inside `spans` (character ranges). A token that joins
+    the generation prompt's trailing whitespace to the answer ("Assistant: " + "red" -> " red") is supervised."""
     sup = []
     for i, (a, b) in enumerate(offsets):
         for s, e in spans:
-            if s <= a and b <= e and b > a:
+            inside = s <= a and b <= e and b > a
+            joins_prompt_space = text is not None and a < s < b <= e and not text[a:s].strip()
+            if inside or joins_prompt_space:
                 sup.append(i)
             elif a < e and s < b and b > a:
                 raise TemplateError(f"token {i} straddles a label boundary: the prompt's tokens are not a prefix")
@@ -157,7 +160,7 @@ class VLMCollator:
                     "(validation should have rejected it; media tokens are never truncated)"
                 )
             raw_ids, offsets = _raw_tokens(self.tokenizer, rend.text, add_special)
-            pos = supervised_positions(raw_ids, offsets, rend.spans, row_ids)
+            pos = supervised_positions(raw_ids, offsets, rend.spans, row_ids, rend.text)
             if not pos:
                 raise ValueError(f"row {rows[b].get('index', b)}: every label is masked (no assistant tokens)")
             labels[b, pos] = ids[b, pos]
