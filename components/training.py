@@ -86,6 +86,18 @@ def quantization_config(cfg: TrainConfig, fam: Family, dtype: torch.dtype):
     )
 
 
+def _wrappable(model: nn.Module, name: str) -> list[str]:
+    """PEFT's modules_to_save cannot wrap a ModuleList/ModuleDict (e.g. Qwen3-VL's DeepStack mergers): use its
+    children instead."""
+    try:
+        mod = model.get_submodule(name)
+    except AttributeError:
+        return [name]
+    if isinstance(mod, nn.ModuleList | nn.ModuleDict):
+        return [f"{name}.{c}" for c in mod._modules]
+    return [name]
+
+
 def apply_trainable(model: nn.Module, fam: Family, cfg: TrainConfig) -> nn.Module:
     """Freeze / LoRA-wrap / unfreeze each part as configured; returns the (possibly PEFT-wrapped) model."""
     m = modes(cfg)
@@ -114,6 +126,7 @@ def apply_trainable(model: nn.Module, fam: Family, cfg: TrainConfig) -> nn.Modul
     if m["llm"] == "full":
         save += [*fam.llm, "lm_head"]
     save = [s for s in save if not any(s != o and _under(s, (o,)) for o in save)]  # PEFT wants no nesting
+    save = [c for s in save for c in _wrappable(model, s)]
     lcfg = LoraConfig(
         r=cfg.lora.r,
         lora_alpha=cfg.lora.alpha,

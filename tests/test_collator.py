@@ -34,16 +34,21 @@ CASES = {
     "single": dict(turns=[("user", "<image>\nWhat colour is the square?"), ("assistant", "red")], images=1),
     "multi_turn": dict(
         turns=[
-            ("user", "<image>\nWhat colour is the square?"), ("assistant", "red"),
-            ("user", "And its shape?"), ("assistant", "a square"),
-            ("user", "How many are there?"), ("assistant", "one"),
+            ("user", "<image>\nWhat colour is the square?"),
+            ("assistant", "red"),
+            ("user", "And its shape?"),
+            ("assistant", "a square"),
+            ("user", "How many are there?"),
+            ("assistant", "one"),
         ],
         images=1,
     ),
     "multi_image": dict(
         turns=[
-            ("user", "<image>\n<image>\nWhich image is red?"), ("assistant", "the first one"),
-            ("user", "<image>\nAnd this one?"), ("assistant", "green"),
+            ("user", "<image>\n<image>\nWhich image is red?"),
+            ("assistant", "the first one"),
+            ("user", "<image>\nAnd this one?"),
+            ("assistant", "green"),
         ],
         images=3,
     ),
@@ -313,8 +318,12 @@ class TemplateOnlyProcessor:
         from transformers.utils.chat_template_utils import render_jinja_template
 
         (text,), _ = render_jinja_template(
-            [messages], chat_template=self.template, add_generation_prompt=add_generation_prompt,
-            bos_token=self.tokenizer.bos_token or "", eos_token=self.tokenizer.eos_token or "", **self.kwargs,
+            [messages],
+            chat_template=self.template,
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self.tokenizer.bos_token or "",
+            eos_token=self.tokenizer.eos_token or "",
+            **self.kwargs,
         )
         return text
 

@@ -14,21 +14,21 @@ from components.family import Family
 from components.matrix import run_matrix
 from components.models import load_model
 
-CONFIG_PY = '''from transformers import LlavaConfig
+CONFIG_PY = """from transformers import LlavaConfig
 
 
 class RemoteVLConfig(LlavaConfig):
     model_type = "lmms_remote_vl"
-'''
+"""
 
-MODELING_PY = '''from transformers import LlavaForConditionalGeneration
+MODELING_PY = """from transformers import LlavaForConditionalGeneration
 
 from .configuration_remote_vl import RemoteVLConfig
 
 
 class RemoteVLForConditionalGeneration(LlavaForConditionalGeneration):
     config_class = RemoteVLConfig
-'''
+"""
 
 FAMILY = Family(
     "lmms_remote_vl",

@@ -1,0 +1,29 @@
+"""GLM-4.6V: the GLM-4.1V architecture with the GLM-4.5V-style thinking template and timestamped video frames;
+images, several images and video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.families.glm4v import GLM_MIXED_MEDIA, build_glm
+from components.family import Family, ModelEntry
+
+FAMILY = Family(
+    "glm46v",
+    ("glm46v",),
+    vision=("model.visual",),
+    projector=("model.visual.downsample", "model.visual.merger"),
+    llm=("model.language_model",),
+    video=True,
+    known_bugs=(GLM_MIXED_MEDIA,),
+    notes="Thinking template: with thinking off each assistant turn opens with an empty `<think></think>`.",
+)
+
+MODELS = [
+    ModelEntry("tiny-glm4.6v", "glm46v", "(built locally)", tiny=True),
+    ModelEntry("glm-4.6v-flash", "glm46v", "zai-org/GLM-4.6V-Flash"),
+]
+
+
+def tiny(out: Path) -> None:
+    build_glm(out, "glm46v")
