@@ -19,6 +19,8 @@ from difflib import SequenceMatcher
 
 import torch
 
+from components.batching import process_batch
+
 IGNORE_INDEX = -100
 
 
@@ -133,14 +135,8 @@ class VLMCollator:
         rendered = self.encode_texts(rows)
         texts = [r.text for r in rendered]
         add_special = _adds_special_tokens(self.processor, texts[0])
-        kwargs: dict = {}
-        if any(r.get("images") for r in rows):
-            kwargs["images"] = [list(r.get("images") or []) for r in rows]
-        if any(r.get("videos") for r in rows):
-            kwargs["videos"] = [v for r in rows for v in (r.get("videos") or [])]
-            kwargs["do_sample_frames"] = False
         self.tokenizer.padding_side = "right"
-        batch = self.processor(text=texts, padding=True, return_tensors="pt", add_special_tokens=add_special, **kwargs)
+        batch = process_batch(self.processor, texts, rows, add_special)
         ids = batch["input_ids"]
         labels = torch.full_like(ids, IGNORE_INDEX)
         lengths = batch["attention_mask"].sum(dim=1).tolist()
