@@ -38,12 +38,16 @@ TEMPLATE = (
 )
 
 
-def gemma_tokenizer(special: dict[str, str], turn: list[str], named: dict[str, str]):
+def gemma_tokenizer(special: dict[str, str], turn: list[str], named: dict[str, str], tail: list[str] = ()):
     """train_tokenizer plus named media tokens (boi_token, image_token, ...) the Gemma processors read as tokenizer
-    attributes; they are saved in tokenizer_config like the real checkpoints' extra special tokens."""
+    attributes; they are saved in tokenizer_config like the real checkpoints' extra special tokens. `tail` tokens get
+    the highest ids, in order (Gemma 3n embeds the ids above the text vocabulary with its multimodal embedders)."""
     from transformers import PreTrainedTokenizerFast
 
-    base = train_tokenizer(special, [*turn, *named.values()], add_bos=True)
+    head = [t for t in [*turn, *named.values()] if t not in tail]
+    base = train_tokenizer(special, head, add_bos=True)
+    if tail:
+        base.backend_tokenizer.add_special_tokens(list(tail))
     return PreTrainedTokenizerFast(
         tokenizer_object=base.backend_tokenizer,
         **special,
