@@ -1,4 +1,5 @@
-"""SmolVLM / SmolVLM2: the Idefics3 architecture with a small LLM; images split into tiles, and video as frames."""
+"""SmolVLM2: the Idefics3 architecture with a small LLM; images split into tiles, and video as frames. (The first
+SmolVLM releases are model_type idefics3 checkpoints and load through that family.)"""
 
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ MODELS = [
     ModelEntry("smolvlm2-256m-video-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"),
     ModelEntry("smolvlm2-500m-video-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"),
     ModelEntry("smolvlm2-2.2b-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-2.2B-Instruct"),
-    ModelEntry("smolvlm-256m-instruct", "smolvlm", "HuggingFaceTB/SmolVLM-256M-Instruct"),
-    ModelEntry("smolvlm-instruct", "smolvlm", "HuggingFaceTB/SmolVLM-Instruct"),
 ]
 
 
