@@ -21,6 +21,8 @@ from difflib import SequenceMatcher
 
 import torch
 
+from components.batching import process_batch
+
 IGNORE_INDEX = -100
 
 
@@ -210,22 +212,9 @@ class VLMCollator:
         texts = [rend.text for _, rend, _ in seqs]
         items = [item for _, _, item in seqs]
         add_special = _adds_special_tokens(self.processor, texts[0])
-        kwargs: dict = {}
-        if any(r.get("images") for r in items):
-            kwargs["images"] = [list(r.get("images") or []) for r in items]
-        if any(r.get("videos") for r in items):
-            kwargs["videos"] = [v for r in items for v in (r.get("videos") or [])]
-            kwargs["do_sample_frames"] = False
         # Right padding, passed per call too: some processors (Aya Vision) default their text kwargs to left padding.
         self.tokenizer.padding_side = "right"
-        batch = self.processor(
-            text=texts,
-            padding=True,
-            padding_side="right",
-            return_tensors="pt",
-            add_special_tokens=add_special,
-            **kwargs,
-        )
+        batch = process_batch(self.processor, texts, items, add_special)
         ids = batch["input_ids"]
         labels = torch.full_like(ids, IGNORE_INDEX)
         lengths = batch["attention_mask"].sum(dim=1).tolist()

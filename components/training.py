@@ -114,8 +114,14 @@ def apply_trainable(model: nn.Module, fam: Family, cfg: TrainConfig) -> nn.Modul
     targets: list[str] = []
     for name, module in model.named_modules():
         is_linear = isinstance(module, nn.Linear) or type(module).__name__.startswith("Linear4bit")
-        if is_linear and name != "lm_head" and m[part_of(name, fam)] == "lora":
+        # A rank-r update of a matrix with a side <= r is not low-rank (Gemma 3n's AltUp coefficient matrices)
+        low_rank = is_linear and min(module.in_features, module.out_features) > cfg.lora.r
+        if low_rank and name != "lm_head" and m[part_of(name, fam)] == "lora":
             targets.append(name)
+    for part in lora_parts:  # a convolutional tower (MobileNetV5) has no nn.Linear: LoRA on its ungrouped Conv2d
+        if not any(part_of(t, fam) == part for t in targets):
+            convs = [n for n, mod in model.named_modules() if isinstance(mod, nn.Conv2d) and mod.groups == 1]
+            targets += [n for n in convs if part_of(n, fam) == part]
     if not targets:
         raise ValueError(f"no nn.Linear found for LoRA under {lora_parts}")
     save: list[str] = []
