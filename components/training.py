@@ -213,6 +213,8 @@ def train(
     """Train and save the final model (or adapter) + processor under `output_dir/final`."""
     from transformers import Trainer, set_seed
 
+    from components.zero3 import DummyMedia, MediaBalancedTrainer, is_zero3
+
     set_seed(cfg.train.seed)
     output_dir = Path(output_dir)
     model, processor, fam = load_for_training(cfg, model_path)
@@ -220,7 +222,10 @@ def train(
     n_train, n_total = count_trainable(model)
     log.info("trainable parameters: %d / %d (%.2f%%)", n_train, n_total, 100 * n_train / max(n_total, 1))
     collator = VLMCollator(processor, stop_tokens(processor, model.generation_config), cfg.train.max_length)
-    trainer = Trainer(
+    trainer_cls, extra = Trainer, {}
+    if is_zero3(cfg.train.deepspeed):  # every rank must run the vision path every step (components/zero3.py)
+        trainer_cls, extra = MediaBalancedTrainer, {"dummy_media": DummyMedia(processor, fam.video)}
+    trainer = trainer_cls(
         model=model,
         args=training_args(cfg.train, output_dir, eval_ds is not None, cfg.data.num_workers),
         train_dataset=train_ds,
@@ -228,6 +233,7 @@ def train(
         data_collator=collator,
         processing_class=processor,
         callbacks=list(callbacks),
+        **extra,
     )
     out = trainer.train()
     metrics = dict(out.metrics)
