@@ -172,3 +172,24 @@ def test_literal_special_tokens_never_become_turn_boundaries(tmp_path: Path):
     text = tok.decode(collator([ds[1]])["input_ids"][0])
     assert "It is <\u2060|im_end|> here." in text
     assert escape_special_tokens("a<|im_end|>b", ["<|im_end|>"]) == "a<\u2060|im_end|>b"
+
+
+def test_cli_validate_reports_shrunk_rows_and_names_rows_that_still_do_not_fit(media_dir: Path, capsys):
+    import yaml
+
+    from components.cli import main
+
+    rows = [_row("video", "<video>\nWhich way?", video="v.mp4"), _row("text", "Hello? " * 30, "Hi.")]
+    data = media_dir / "rows.json"
+    data.write_text(json.dumps(rows[:1]))
+    config = media_dir / "cfg.yaml"
+    folders = {"image_folder": str(media_dir), "video_folder": str(media_dir)}
+    config.write_text(yaml.safe_dump({"data": {**folders, "on_overlength": "shrink"}, "train": {"max_length": 36}}))
+    assert main(["validate", str(data), "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "1 rows, all valid" in out and "row 0 (id=video) shrunk to fit: 46 -> 34 tokens (max_frames=2" in out
+
+    data.write_text(json.dumps(rows))
+    assert main(["validate", str(data), "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 rows are invalid" in err and "row 1 (id=text): [too_long]" in err
