@@ -213,7 +213,7 @@ def train(
     """Train and save the final model (or adapter) + processor under `output_dir/final`."""
     from transformers import Trainer, set_seed
 
-    from components.zero3 import DummyMedia, MediaBalancedTrainer, is_zero3
+    from components.zero3 import MediaBalancingCollator, is_zero3
 
     set_seed(cfg.train.seed)
     output_dir = Path(output_dir)
@@ -222,10 +222,9 @@ def train(
     n_train, n_total = count_trainable(model)
     log.info("trainable parameters: %d / %d (%.2f%%)", n_train, n_total, 100 * n_train / max(n_total, 1))
     collator = VLMCollator(processor, stop_tokens(processor, model.generation_config), cfg.train.max_length)
-    trainer_cls, extra = Trainer, {}
-    if is_zero3(cfg.train.deepspeed):  # every rank must run the vision path every step (components/zero3.py)
-        trainer_cls, extra = MediaBalancedTrainer, {"dummy_media": DummyMedia(processor, fam.video)}
-    trainer = trainer_cls(
+    if is_zero3(cfg.train.deepspeed):  # every rank must run the vision path(s) every step (components/zero3.py)
+        collator = MediaBalancingCollator(collator, fam.video)
+    trainer = Trainer(
         model=model,
         args=training_args(cfg.train, output_dir, eval_ds is not None, cfg.data.num_workers),
         train_dataset=train_ds,
@@ -233,22 +232,25 @@ def train(
         data_collator=collator,
         processing_class=processor,
         callbacks=list(callbacks),
-        **extra,
     )
     out = trainer.train()
     metrics = dict(out.metrics)
     if eval_ds is not None:
         metrics.update(trainer.evaluate())
     final = output_dir / "final"
-    shutil.rmtree(final, ignore_errors=True)
-    trainer.save_model(str(final))
-    (final / "training_args.bin").unlink(missing_ok=True)  # a pickle: checkpoints carry JSON only
-    (final / "training_args.json").write_text(trainer.args.to_json_string())
-    processor.save_pretrained(final)
+    if trainer.is_world_process_zero():
+        shutil.rmtree(final, ignore_errors=True)
+    trainer.save_model(str(final))  # every rank (ZeRO-3 gathers the weights); only the main process writes
+    if trainer.is_world_process_zero():
+        (final / "training_args.bin").unlink(missing_ok=True)  # a pickle: checkpoints carry JSON only
+        (final / "training_args.json").write_text(trainer.args.to_json_string())
+        processor.save_pretrained(final)
+        is_adapter = (final / "adapter_config.json").exists()
+        (final / "lmms_train.json").write_text(
+            json.dumps({"base_model": model_path, "family": fam.name, "is_adapter": is_adapter}, indent=2)
+        )
+    trainer.accelerator.wait_for_everyone()
     is_adapter = (final / "adapter_config.json").exists()
-    (final / "lmms_train.json").write_text(
-        json.dumps({"base_model": model_path, "family": fam.name, "is_adapter": is_adapter}, indent=2)
-    )
     metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
     metrics["trainable_params"] = n_train
     return TrainResult(final, is_adapter, model_path, trainer.state.log_history, metrics)

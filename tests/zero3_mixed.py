@@ -12,6 +12,7 @@ from __future__ import annotations
 import faulthandler
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -68,6 +69,7 @@ class ScheduledRows(Dataset):
 
 def main(out_dir: str) -> None:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints where a rank waits
     if os.environ.get("LMMS_DUMP_STACKS_AFTER"):  # a hang prints every rank's stack instead of waiting silently
         faulthandler.dump_traceback_later(float(os.environ["LMMS_DUMP_STACKS_AFTER"]), exit=True)
     torch.set_num_threads(1)
@@ -90,6 +92,10 @@ def main(out_dir: str) -> None:
             },
         }  # fmt: skip
     )
+    if os.environ.get("LMMS_ZERO3_UNBALANCED"):  # negative control: train without the balancing collator
+        import components.zero3
+
+        components.zero3.is_zero3 = lambda _: False
     dataset = ScheduledRows(rank, world)
     result = train(cfg, str(build_tiny("qwen2_vl")), dataset, None, Path(out_dir) / "train")
     losses = [h["loss"] for h in result.log_history if "loss" in h]
