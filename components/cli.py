@@ -49,6 +49,9 @@ def cmd_validate(args) -> int:
         return 1
     r = reports[0][1]
     print(f"{args.data}: {r.total} rows, all valid; modalities {r.modality_counts}; duplicates {len(r.duplicates)}")
+    for row in r.shrunk:
+        print(f"  row {row['index']} (id={row['id']}) shrunk to fit: {row['tokens_before']} -> {row['tokens_after']} "
+              f"tokens (max_frames={row['max_frames']}, max_pixels={row['max_pixels']})")  # fmt: skip
     return 0
 
 

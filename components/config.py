@@ -48,6 +48,11 @@ class DataConfig(_Strict):
         8192 * 8192, description="Decoded images above this are rejected (decompression bombs)."
     )
     on_invalid: Literal["fail", "drop"] = "fail"
+    on_overlength: Literal["reject", "shrink"] = Field(
+        "reject",
+        description="A row longer than train.max_length (media tokens included) is rejected, or kept with fewer video "
+        "frames, then fewer pixels, until it fits (reported; preprocessing and training use the shrunk settings).",
+    )
     literal_special_tokens: Literal["reject", "escape"] = Field(
         "reject", description="What to do with a row whose text contains the tokenizer's special tokens."
     )

@@ -6,7 +6,8 @@ A row::
      "conversations": [{"from": "human", "value": "<image>\\nWhat colour?"}, {"from": "gpt", "value": "Red."}]}
 
 Each `<image>` / `<video>` placeholder stays where the text puts it; the n-th placeholder of a kind takes the n-th file
-of that kind. Paths are relative to the image / video folder, or absolute.
+of that kind. Paths are relative to the image / video folder, or absolute. An optional `"max_frames": n` samples at
+most n frames from this row's videos (instead of `data.num_frames`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Sample:
     images: list[str] = field(default_factory=list)
     videos: list[str] = field(default_factory=list)
     raw: dict = field(default_factory=dict)
+    # Per-row media overrides: a row's own "max_frames", or what validation shrank the row to (on_overlength: shrink).
+    max_frames: int | None = None
+    max_pixels: int | None = None
 
     @property
     def modality(self) -> str:
@@ -122,7 +126,7 @@ def parse_row(
     def fail(reason: str):
         raise RowError(index, reason, row_id)
 
-    known = {"id", "system_prompt", "image", "video", "conversations"}
+    known = {"id", "system_prompt", "image", "video", "conversations", "max_frames"}
     unknown = sorted(set(row) - known)
     if unknown:
         fail(f"unknown keys {unknown}")
@@ -134,6 +138,9 @@ def parse_row(
     system = row.get("system_prompt")
     if system is not None and not isinstance(system, str):
         fail("'system_prompt' must be a string")
+    max_frames = row.get("max_frames")
+    if max_frames is not None and (type(max_frames) is not int or max_frames < 1):
+        fail(f"'max_frames' must be a positive integer, got {max_frames!r}")
     try:
         images = _as_list(row.get("image"), "image")
         videos = _as_list(row.get("video"), "video")
@@ -182,6 +189,7 @@ def parse_row(
         images=[str(resolve_media(p, image_folder, base)) for p in images],
         videos=[str(resolve_media(p, video_folder, base)) for p in videos],
         raw=row,
+        max_frames=max_frames,
     )
 
 

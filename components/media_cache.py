@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -40,10 +40,32 @@ class MediaSettings:
             fields["max_fps"] = float(self.max_fps)  # 2 and 2.0 are the same setting
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
+    @classmethod
+    def from_config(cls, data_cfg) -> MediaSettings:
+        """The run's default settings (a config.DataConfig)."""
+        return cls(data_cfg.min_pixels, data_cfg.max_pixels, data_cfg.num_frames, data_cfg.video_fps)
+
+    def for_row(self, max_frames: int | None = None, max_pixels: int | None = None) -> MediaSettings:
+        """These settings under a row's overrides: at most `max_frames` frames and `max_pixels` pixels."""
+        settings = self
+        if max_frames is not None:
+            settings = replace(settings, num_frames=max_frames)
+        if max_pixels is not None:
+            cap = min(max_pixels, settings.max_pixels or max_pixels)
+            low = settings.min_pixels if settings.min_pixels is None else min(settings.min_pixels, cap)
+            settings = replace(settings, max_pixels=cap, min_pixels=low)
+        return settings
+
+
+def media_key(path: str, settings: MediaSettings, default: MediaSettings) -> str:
+    """How a file preprocessed with `settings` is looked up in a cache mapping: its path under the run's defaults,
+    else its path and the settings."""
+    return str(path) if settings == default else f"{path}#{settings.key()}"
+
 
 @dataclass
 class CacheResult:
-    mapping: dict[str, str]  # source path -> cache file path
+    mapping: dict[str, str]  # media key (see media_key) -> cache file path
     hits: int
     misses: int
     seconds: float
@@ -92,30 +114,55 @@ def preprocess(
     workers: int = 2,
     progress: bool = True,
 ) -> CacheResult:
-    """Decode and resize every distinct file once into cache_dir (workers=0: in this thread).
+    """Decode and resize every distinct file once into cache_dir (workers=0: in this thread); keys are the paths.
 
     Raises media.MediaError for the first file that cannot be decoded.
     """
+    jobs = {str(p): (str(p), "image", settings) for p in paths_images}
+    for p in map(str, paths_videos):
+        if jobs.setdefault(p, (p, "video", settings))[1] != "video":
+            raise ValueError(f"{p} is listed both as an image and as a video")
+    return run_jobs(jobs, cache_dir, workers, progress)
+
+
+def preprocess_samples(
+    samples: list, default: MediaSettings, cache_dir: str | Path, workers: int = 2, progress: bool = True
+) -> CacheResult:
+    """Every distinct (file, settings) of the samples (data.Sample), each row under its own overrides (`max_frames`,
+    `max_pixels`); keys are media_key(path, row settings, default)."""
+    jobs: dict[str, tuple[str, str, MediaSettings]] = {}
+    for s in samples:
+        settings = default.for_row(s.max_frames, s.max_pixels)
+        for kind, paths in (("image", s.images), ("video", s.videos)):
+            for p in paths:
+                job = jobs.setdefault(media_key(p, settings, default), (str(p), kind, settings))
+                if job[1] != kind:
+                    raise ValueError(f"{p} is used both as an image and as a video")
+    return run_jobs(jobs, cache_dir, workers, progress)
+
+
+def run_jobs(
+    jobs: dict[str, tuple[str, str, MediaSettings]], cache_dir: str | Path, workers: int = 2, progress: bool = True
+) -> CacheResult:
+    """{key: (source path, "image" | "video", settings)} -> cache files, decoding only the misses, in parallel."""
     start = time.perf_counter()
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    jobs = {str(p): "image" for p in paths_images}
-    for p in map(str, paths_videos):
-        if jobs.setdefault(p, "video") != "video":
-            raise ValueError(f"{p} is listed both as an image and as a video")
 
-    def run(item: tuple[str, str]) -> tuple[str, str, bool]:
-        return item[0], *_cache_one(item[0], item[1], settings, cache_dir)
+    def run(item: tuple[str, tuple[str, str, MediaSettings]]) -> tuple[str, str, bool]:
+        key, (path, kind, settings) = item
+        return key, *_cache_one(path, kind, settings, cache_dir)
 
     mapping: dict[str, str] = {}
     hits = 0
-    with tqdm(total=len(jobs), desc="preprocess media", disable=not progress) as bar:
+    with tqdm(total=len(jobs), desc="preprocess media", unit="file", disable=not progress) as bar:
         pool = ThreadPoolExecutor(workers) if workers > 0 else None
         try:
-            for source, target, hit in pool.map(run, jobs.items()) if pool else map(run, jobs.items()):
-                mapping[source] = target
+            for key, target, hit in pool.map(run, jobs.items()) if pool else map(run, jobs.items()):
+                mapping[key] = target
                 hits += hit
                 bar.update()
+                bar.set_postfix(hits=hits, misses=len(mapping) - hits, refresh=False)
         finally:
             if pool:
                 pool.shutdown(cancel_futures=True)

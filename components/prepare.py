@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from components import media
@@ -12,7 +13,7 @@ from components.artifacts import MediaCache, PreparedDataset
 from components.collator import VLMCollator, stop_tokens
 from components.config import RunConfig
 from components.data import Sample, to_messages
-from components.media_cache import load_cached_image, load_cached_video
+from components.media_cache import MediaSettings, load_cached_image, load_cached_video, media_key
 from components.models import FAMILIES, MODELS, family_for_model_type, load_processor, read_model_type, resolve_path
 from components.validation import apply_policy, validate_samples
 
@@ -51,9 +52,10 @@ def dataset_fingerprint(cfg: RunConfig, base: Path | None = None) -> str:
 
 
 def _loaded_media(sample: Sample, cfg: RunConfig) -> tuple[list, list]:
-    d = cfg.data
-    images = [media.load_image(p, d.min_pixels, d.max_pixels) for p in sample.images]
-    videos = [media.load_video(p, d.num_frames, d.video_fps, d.max_pixels)[0] for p in sample.videos]
+    """The sample's media exactly as preprocessing will produce them (the row's own overrides included)."""
+    s = MediaSettings.from_config(cfg.data).for_row(sample.max_frames, sample.max_pixels)
+    images = [media.load_image(p, s.min_pixels, s.max_pixels) for p in sample.images]
+    videos = [media.load_video(p, s.num_frames, s.max_fps, s.max_pixels)[0] for p in sample.videos]
     return images, videos
 
 
@@ -77,7 +79,8 @@ def prepare_dataset(cfg: RunConfig, base: Path | None = None) -> tuple[PreparedD
     processor = load_processor(model_path, cfg.model.trust_remote_code)
     fam = FAMILIES[cfg.model.family] if cfg.model.family else family_for_model_type(read_model_type(model_path))
     tok = processor.tokenizer
-    specials = [t for t in tok.all_special_tokens if t not in ("<image>", "<video>")]
+    # every token the tokenizer matches as a whole (special or merely added), except the dataset's own placeholders
+    specials = sorted((set(tok.all_special_tokens) | set(tok.get_added_vocab())) - {"<image>", "<video>"})
     splits, reports, quarantine = {}, [], []
     for split, path in (("train", cfg.data.train_path), ("eval", cfg.data.eval_path)):
         if not path:
@@ -99,6 +102,24 @@ def prepare_dataset(cfg: RunConfig, base: Path | None = None) -> tuple[PreparedD
     digests = {p: media.file_digest(p) for s in splits["train"] + splits["eval"] for p in s.images + s.videos}
     summary = {split: r.to_dict() for split, r in reports}
     return PreparedDataset(splits["train"], splits["eval"], digests, summary, quarantine), reports
+
+
+def cached_rows(samples: list[Sample], cache: MediaCache) -> list[Sample]:
+    """The samples with each media path replaced by its key in the cache mapping (rows with their own max_frames or
+    shrunk max_pixels were preprocessed under their own settings), for RowsDataset with cached_loaders."""
+    default = MediaSettings(**cache.settings)
+
+    def keyed(s: Sample) -> Sample:
+        settings = default.for_row(s.max_frames, s.max_pixels)
+        if settings == default:
+            return s
+        return replace(
+            s,
+            images=[media_key(p, settings, default) for p in s.images],
+            videos=[media_key(p, settings, default) for p in s.videos],
+        )
+
+    return [keyed(s) for s in samples]
 
 
 def cached_loaders(cache: MediaCache):

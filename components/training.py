@@ -233,6 +233,8 @@ def train(
     """Train and save the final model (or adapter) + processor under `output_dir/final`."""
     from transformers import set_seed
 
+    from components.zero3 import MediaBalancingCollator, is_zero3
+
     set_seed(cfg.train.seed)
     output_dir = Path(output_dir)
     model, processor, fam = load_for_training(cfg, model_path)
@@ -241,6 +243,8 @@ def train(
     log.info("trainable parameters: %d / %d (%.2f%%)", n_train, n_total, 100 * n_train / max(n_total, 1))
     collator = VLMCollator(processor, stop_tokens(processor, model.generation_config), cfg.train.max_length)
     trainer_cls, extra = fast_trainer(cfg.train, fam, collator, train_ds)
+    if is_zero3(cfg.train.deepspeed):  # every rank must run the vision path(s) every step (components/zero3.py)
+        collator = MediaBalancingCollator(collator, fam.video)
     if cfg.train.packing:
         collator = PackingCollator(collator, cfg.train.pack_max_tokens)
     trainer = trainer_cls(
@@ -258,23 +262,27 @@ def train(
     if eval_ds is not None:
         metrics.update(trainer.evaluate())
     final = output_dir / "final"
-    shutil.rmtree(final, ignore_errors=True)
-    trainer.save_model(str(final))
-    (final / "training_args.bin").unlink(missing_ok=True)  # a pickle: checkpoints carry JSON only
-    (final / "training_args.json").write_text(trainer.args.to_json_string())
-    processor.save_pretrained(final)
-    is_adapter = (final / "adapter_config.json").exists()
-    (final / "lmms_train.json").write_text(
-        json.dumps(
-            {
-                "base_model": model_path,
-                "family": fam.name,
-                "is_adapter": is_adapter,
-                "trust_remote_code": cfg.model.trust_remote_code,
-            },
-            indent=2,
+    if trainer.is_world_process_zero():
+        shutil.rmtree(final, ignore_errors=True)
+    trainer.save_model(str(final))  # every rank (ZeRO-3 gathers the weights); only the main process writes
+    if trainer.is_world_process_zero():
+        (final / "training_args.bin").unlink(missing_ok=True)  # a pickle: checkpoints carry JSON only
+        (final / "training_args.json").write_text(trainer.args.to_json_string())
+        processor.save_pretrained(final)
+        is_adapter = (final / "adapter_config.json").exists()
+        (final / "lmms_train.json").write_text(
+            json.dumps(
+                {
+                    "base_model": model_path,
+                    "family": fam.name,
+                    "is_adapter": is_adapter,
+                    "trust_remote_code": cfg.model.trust_remote_code,
+                },
+                indent=2,
+            )
         )
-    )
+    trainer.accelerator.wait_for_everyone()
+    is_adapter = (final / "adapter_config.json").exists()
     metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
     metrics["trainable_params"] = n_train
     return TrainResult(final, is_adapter, model_path, trainer.state.log_history, metrics)

@@ -71,6 +71,9 @@ class ValidationReport:
     gx_success: bool
     gx_results: dict[str, Any]
     bad_rows: dict[int, Any] = field(default_factory=dict, repr=False)  # raw rows of invalid indices
+    # rows over max_length that were kept with fewer frames / pixels (data.on_overlength: shrink)
+    shrunk: list[dict[str, Any]] = field(default_factory=list)
+    escaped: list[int] = field(default_factory=list)  # rows whose literal special tokens were escaped
 
     @property
     def ok(self) -> bool:
@@ -94,6 +97,9 @@ class ValidationReport:
             "duplicates": [list(d) for d in self.duplicates],
             "modality_counts": dict(self.modality_counts),
             "text_only_share": self.text_only_share,
+            "num_shrunk": len(self.shrunk),
+            "num_escaped": len(self.escaped),
+            "shrunk": [dict(r) for r in self.shrunk],
             "gx_success": self.gx_success,
             "gx_results": self.gx_results,
         }
@@ -118,7 +124,7 @@ class ValidationReport:
             trs = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in body)
             return f"<table><tr>{head}</tr>{trs}</table>"
 
-        totals = [self.total, len(self.valid_indices), len(rows), len(self.duplicates)]
+        totals = [self.total, len(self.valid_indices), len(rows), len(self.duplicates), len(self.shrunk)]
         totals += [f"{self.text_only_share:.1%}", "passed" if self.gx_success else "failed"]
         gx_rows = [
             [r["expectation"], json.dumps(r["kwargs"]), r["success"], r["unexpected_count"],
@@ -127,7 +133,7 @@ class ValidationReport:
         ]  # fmt: skip
         parts = [
             f"<h1>Dataset validation: {e(self.source)}</h1>",
-            table(["rows", "valid", "invalid", "duplicates", "text-only share", "GX suite"], [totals]),
+            table(["rows", "valid", "invalid", "duplicates", "shrunk", "text-only share", "GX suite"], [totals]),
             "<h2>Issues per reason</h2>",
         ]
         if not self.issues:
@@ -139,6 +145,10 @@ class ValidationReport:
             parts.append(table(["index", "id", "reason"], [[i.index, i.row_id or "", i.reason] for i in shown]))
         parts.append("<h2>Modalities (valid rows)</h2>")
         parts.append(table(["modality", "rows"], list(self.modality_counts.items())))
+        if self.shrunk:
+            parts.append(f"<h2>Shrunk to fit max_length, kept ({len(self.shrunk)})</h2>")
+            keys = ["index", "id", "tokens_before", "tokens_after", "max_frames", "max_pixels"]
+            parts.append(table(keys, [[r[k] if r[k] is not None else "" for k in keys] for r in self.shrunk]))
         if self.duplicates:
             parts.append(f"<h2>Duplicates, kept ({len(self.duplicates)})</h2>")
             parts.append(table(["index", "duplicate of"], self.duplicates[:examples_per_kind]))
@@ -278,17 +288,104 @@ def _special_token_problem(sample: Sample, special_tokens: Sequence[str]) -> Pro
     return None
 
 
+ESCAPE = "\u2060"  # WORD JOINER: invisible, and breaks the exact match the tokenizer needs to emit a special token
+
+
+def escape_special_tokens(text: str, tokens: Sequence[str]) -> str:
+    """`<|im_end|>` -> `<\u2060|im_end|>`: the text still reads the same but tokenizes as plain text, so a literal
+    special token inside a turn can never become a turn boundary (or a media placeholder)."""
+    for tok in sorted((t for t in tokens if len(t) > 1), key=len, reverse=True):
+        text = text.replace(tok, tok[0] + ESCAPE + tok[1:])
+    return text
+
+
+def _escape_sample(sample: Sample, tokens: Sequence[str]) -> bool:
+    """Escape every literal special token in the sample's texts in place; whether anything changed."""
+    turns = [(role, escape_special_tokens(text, tokens)) for role, text in sample.turns]
+    system = escape_special_tokens(sample.system_prompt, tokens) if sample.system_prompt else sample.system_prompt
+    changed = turns != sample.turns or system != sample.system_prompt
+    sample.turns, sample.system_prompt = turns, system
+    return changed
+
+
+def _encode_problem(error: ValueError) -> Problem:
+    # the collator refuses a row with no supervised token; that is the all-masked case, not a processor failure
+    return ("all_masked" if "every label is masked" in str(error) else "encode"), str(error)
+
+
 def _length_problems(sample: Sample, token_length: TokenLength, max_length: int | None) -> list[Problem]:
     try:
         num_tokens, num_supervised = token_length(sample)
     except ValueError as e:
-        return [("encode", str(e))]
+        return [_encode_problem(e)]
     problems = []
     if max_length is not None and num_tokens > max_length:
         problems.append(("too_long", f"{num_tokens} tokens, above max_length={max_length}"))
     if num_supervised == 0:
         problems.append(("all_masked", "no supervised tokens: every label is masked (answer truncated or empty)"))
     return problems
+
+
+def _media_pixels(sample: Sample) -> int:
+    """The largest pixel count among the sample's images and video frames (headers only)."""
+    from components.media import probe_video
+
+    sizes = []
+    for path in sample.images:
+        with Image.open(path) as im:
+            sizes.append(im.width * im.height)
+    sizes += [(lambda v: v["width"] * v["height"])(probe_video(path)) for path in sample.videos]
+    return max(sizes, default=0)
+
+
+def _shrink_to_fit(
+    sample: Sample, token_length: TokenLength, max_length: int, data_cfg: DataConfig
+) -> tuple[list[Problem], dict[str, Any] | None]:
+    """Lower the row's max_frames (halving, videos only), then its max_pixels (halving the area), until its token
+    count fits max_length. On success the sample keeps the overrides that fit (preprocessing and training then use
+    them) and a record for the report is returned; otherwise the row is rejected with its last count."""
+    try:
+        num_tokens, num_supervised = token_length(sample)
+    except ValueError as e:
+        return [_encode_problem(e)], None
+    if num_tokens <= max_length or not (sample.images or sample.videos):
+        return _length_problems(sample, token_length, max_length), None
+    before, original = num_tokens, (sample.max_frames, sample.max_pixels)
+    frames = sample.max_frames or data_cfg.num_frames
+    pixels = min(p for p in (sample.max_pixels, data_cfg.max_pixels, _media_pixels(sample)) if p)
+
+    def attempt(max_frames: int | None, max_pixels: int | None) -> tuple[int, int] | None:
+        sample.max_frames, sample.max_pixels = max_frames, max_pixels
+        try:
+            return token_length(sample)
+        except ValueError:
+            return None
+
+    tried = []
+    while sample.videos and frames > 1 and num_tokens > max_length:  # fewer frames first
+        frames = max(1, frames // 2)
+        counts = attempt(frames, original[1])
+        tried.append(f"max_frames={frames}: {counts[0] if counts else 'error'}")
+        if counts:
+            num_tokens, num_supervised = counts
+    stalls = 0
+    while num_tokens > max_length and pixels > 64 and stalls < 2:  # then fewer pixels (until the processor's floor)
+        pixels //= 2
+        counts = attempt(frames if sample.videos else original[0], pixels)
+        tried.append(f"max_pixels={pixels}: {counts[0] if counts else 'error'}")
+        if counts:
+            stalls = stalls + 1 if counts[0] >= num_tokens else 0
+            num_tokens, num_supervised = counts
+    if num_tokens > max_length:
+        sample.max_frames, sample.max_pixels = original
+        reason = f"{before} tokens, above max_length={max_length}; shrinking did not fit ({'; '.join(tried)})"
+        return [("too_long", reason)], None
+    problems = []
+    if num_supervised == 0:
+        problems.append(("all_masked", "no supervised tokens: every label is masked (answer truncated or empty)"))
+    record = {"index": sample.index, "id": sample.id, "tokens_before": before, "tokens_after": num_tokens,
+              "max_frames": sample.max_frames, "max_pixels": sample.max_pixels}  # fmt: skip
+    return problems, record
 
 
 def _fingerprint(row: dict) -> str:
@@ -411,9 +508,11 @@ def validate_samples(
     """Check every row of a dataset file; returns the parsed samples (valid or not) and the report.
 
     A file that cannot be read at all raises data.DatasetFileError. `model_limits` is a models.Family or a dict with
-    `name`, `images`, `multi_image`, `video`. `special_tokens` are rejected in any text unless
-    `data_cfg.literal_special_tokens == "escape"`. `token_length(sample) -> (num_tokens, num_supervised)` runs only
-    on rows that passed every other check; a ValueError from it is recorded as that row's issue.
+    `name`, `images`, `multi_image`, `video`. `special_tokens` are rejected in any text, or escaped (see
+    escape_special_tokens) when `data_cfg.literal_special_tokens == "escape"`.
+    `token_length(sample) -> (num_tokens, num_supervised)` runs only on rows that passed every other check; a ValueError
+    from it is recorded as that row's issue. With `data_cfg.on_overlength == "shrink"`, a row above `max_length` gets
+    fewer frames / pixels (Sample.max_frames / max_pixels) until it fits, and is listed in `report.shrunk`.
     """
     rows = read_rows(path)
 
@@ -424,12 +523,15 @@ def validate_samples(
     roots = [resolve_root(r) for r in data_cfg.allowed_roots] if data_cfg.allowed_roots is not None else None
     check_media = _MediaChecker(roots, data_cfg.max_image_pixels)
     reject_tokens = [t for t in special_tokens if t] if data_cfg.literal_special_tokens == "reject" else []
+    escape_tokens = [t for t in special_tokens if t] if data_cfg.literal_special_tokens == "escape" else []
+    escaped: list[int] = []
 
     samples: list[Sample] = []
     issues: list[Issue] = []
     table: list[dict[str, Any]] = []
     first_seen: dict[str, int] = {}
     duplicates: list[tuple[int, int]] = []
+    shrunk: list[dict[str, Any]] = []
     with _pillow_pixel_limit(data_cfg.max_image_pixels):
         for index, row in enumerate(rows):
             try:
@@ -449,6 +551,8 @@ def validate_samples(
                     table.append(_summarise(index, row, data_cfg, parse_ok=False, media_ok=None))
                 continue
             samples.append(sample)
+            if escape_tokens and _escape_sample(sample, escape_tokens):
+                escaped.append(index)
             media = [check_media("image", p) for p in sample.images] + [check_media("video", p) for p in sample.videos]
             media_problems = [p for p in media if p is not None]
             problems = media_problems + _limit_problems(sample, model_limits)
@@ -456,7 +560,13 @@ def validate_samples(
             if token_problem:
                 problems.append(token_problem)
             if not problems and token_length is not None:
-                problems += _length_problems(sample, token_length, max_length)
+                if data_cfg.on_overlength == "shrink" and max_length is not None:
+                    length_problems, record = _shrink_to_fit(sample, token_length, max_length, data_cfg)
+                    problems += length_problems
+                    if record is not None and not length_problems:
+                        shrunk.append(record)
+                else:
+                    problems += _length_problems(sample, token_length, max_length)
             issues += [Issue(index, sample.id, reason, kind) for kind, reason in problems]
             table.append(_summarise(index, row, data_cfg, parse_ok=True, media_ok=not media_problems))
             key = _fingerprint(row)
@@ -481,6 +591,8 @@ def validate_samples(
         gx_success=gx_success,
         gx_results=gx_results,
         bad_rows={i: rows[i] for i in sorted(bad)},
+        shrunk=shrunk,
+        escaped=escaped,
     )
     return samples, report
 

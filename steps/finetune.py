@@ -9,7 +9,7 @@ from zenml.types import HTMLString
 import materializers  # noqa: F401
 from components.artifacts import Checkpoint, MediaCache, PreparedDataset
 from components.config import RunConfig
-from components.prepare import cached_loaders, resolve_model_path
+from components.prepare import cached_loaders, cached_rows, resolve_model_path
 from components.training import RowsDataset, loss_curve_png, train
 from steps import LIBRARY_CACHE
 
@@ -20,8 +20,8 @@ def finetune(
 ) -> tuple[Annotated[Checkpoint, "checkpoint"], Annotated[HTMLString, "loss_curve"]]:
     """HF Trainer + PEFT on the cached media; returns the final model or adapter with its processor."""
     load_image, load_video = cached_loaders(media_cache)
-    train_ds = RowsDataset(dataset.train, load_image, load_video)
-    eval_ds = RowsDataset(dataset.eval, load_image, load_video) if dataset.eval else None
+    train_ds = RowsDataset(cached_rows(dataset.train, media_cache), load_image, load_video)
+    eval_ds = RowsDataset(cached_rows(dataset.eval, media_cache), load_image, load_video) if dataset.eval else None
     out_dir = Path(tempfile.mkdtemp(prefix="lmms-train-"))
     result = train(config, resolve_model_path(config), train_ds, eval_ds, out_dir)
     log_metadata(metadata=result.metrics)

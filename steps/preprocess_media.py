@@ -6,17 +6,27 @@ from zenml import log_metadata, step
 import materializers  # noqa: F401
 from components.artifacts import MediaCache, PreparedDataset
 from components.config import RunConfig
-from components.media_cache import MediaSettings, preprocess
+from components.media_cache import MediaSettings, preprocess_samples
 from components.tiny import cache_root
 from steps import LIBRARY_CACHE
 
 
 @step(cache_policy=LIBRARY_CACHE)
 def preprocess_media(config: RunConfig, dataset: PreparedDataset) -> Annotated[MediaCache, "media_cache"]:
-    """Decode and resize every distinct media file once into a content-addressed cache that training reads."""
+    """Decode and resize every distinct media file once (per row settings: `max_frames`, or what validation shrank
+    the row to) into a content-addressed cache that training reads; a second run or another config only hits."""
     d = config.data
-    settings = MediaSettings(d.min_pixels, d.max_pixels, d.num_frames, d.video_fps)
+    settings = MediaSettings.from_config(d)
     cache_dir = Path(cache_root()) / "media"
-    res = preprocess(dataset.image_paths, dataset.video_paths, settings, cache_dir, workers=max(d.num_workers, 1))
-    log_metadata(metadata={"cache_hits": res.hits, "cache_misses": res.misses, "seconds": round(res.seconds, 3)})
+    samples = dataset.train + dataset.eval
+    res = preprocess_samples(samples, settings, cache_dir, workers=max(d.num_workers, 1))
+    log_metadata(
+        metadata={
+            "cache_hits": res.hits,
+            "cache_misses": res.misses,
+            "files": len(res.mapping),
+            "rows_with_own_settings": sum(1 for s in samples if s.max_frames or s.max_pixels),
+            "seconds": round(res.seconds, 3),
+        }
+    )
     return MediaCache(str(cache_dir), res.mapping, settings.__dict__, res.hits, res.misses)

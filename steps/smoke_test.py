@@ -6,7 +6,7 @@ from zenml.types import HTMLString
 import materializers  # noqa: F401
 from components.artifacts import Checkpoint, MediaCache, PreparedDataset
 from components.config import RunConfig
-from components.prepare import cached_loaders
+from components.prepare import cached_loaders, cached_rows
 from components.smoke import smoke_html
 from components.smoke import smoke_test as run_smoke
 from steps import LIBRARY_CACHE
@@ -19,7 +19,12 @@ def smoke_test(
     """Generate on held-out rows; exact-match accuracy overall and per task as metadata, plus an HTML report."""
     load_image, load_video = cached_loaders(media_cache)
     metrics, records = run_smoke(
-        model.path, dataset.eval, load_image, load_video, config.smoke.num_samples, config.smoke.max_new_tokens
+        model.path,
+        cached_rows(dataset.eval, media_cache),
+        load_image,
+        load_video,
+        config.smoke.num_samples,
+        config.smoke.max_new_tokens,
     )
     log_metadata(metadata=metrics)
     return metrics, HTMLString(smoke_html(records, metrics))

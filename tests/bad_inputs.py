@@ -44,6 +44,8 @@ def fake_token_length(sample: Sample) -> tuple[int, int]:
     """Stands in for the processor: one token per character, answers supervised; some ids misbehave on purpose."""
     if sample.id == "encode_error":
         raise ValueError("processor failed: image token count does not match")
+    if sample.id == "collator_all_masked":  # what components.collator raises for a row without supervised tokens
+        raise ValueError(f"row {sample.index}: every label is masked (no assistant tokens)")
     num_tokens = sum(len(text) for _, text in sample.turns) + len(sample.system_prompt or "")
     supervised = sum(len(text) for role, text in sample.turns if role == "assistant")
     if sample.id == "too_long":
@@ -153,6 +155,8 @@ def build_corpus(tmp: Path) -> Corpus:
         ("multi_image", _image_row("multi_image", ["red.png", "blue.jpg"], "<image><image>\nCompare."), None,
          "too_many_images"),
         ("video", _video_row("video", "ok.mp4"), None, "unsupported_video"),
+        ("video_own_max_frames", _video_row("video_own_max_frames", "ok.mp4") | {"max_frames": 2}, None,
+         "unsupported_video"),
         ("system_turn", {"id": "system_turn", "image": "blue.jpg", "conversations": [
             {"from": "system", "value": "You are careful."}, {"from": "human", "value": "<image> Colour?"},
             {"from": "gpt", "value": "Blue."}, {"from": "human", "value": "Sure?"}, {"from": "gpt", "value": "Yes."}]},
@@ -165,6 +169,8 @@ def build_corpus(tmp: Path) -> Corpus:
             {"from": "human", "value": 42}, {"from": "gpt", "value": "x"}]}, "wrong_type", None),
         ("image_as_int", _image_row("image_as_int", 7), "wrong_type", None),
         ("system_prompt_not_string", _row("q", id="system_prompt_not_string", system_prompt=3), "wrong_type", None),
+        ("max_frames_not_int", _video_row("max_frames_not_int", "ok.mp4") | {"max_frames": "2"}, "wrong_type", None),
+        ("max_frames_zero", _video_row("max_frames_zero", "ok.mp4") | {"max_frames": 0}, "wrong_type", None),
         ("turn_not_object", {"id": "turn_not_object", "conversations": ["hello", "hi"]}, "wrong_type", None),
         ("missing_conversations", {"id": "missing_conversations", "image": "red.png"}, "missing_key", None),
         ("unknown_key", _row("q", id="unknown_key", images="red.png"), "unknown_key", None),
@@ -215,6 +221,7 @@ def build_corpus(tmp: Path) -> Corpus:
         ("too_long", _row("A long question", id="too_long"), "too_long", None),
         ("all_masked", _row("A question whose answer is cut", id="all_masked"), "all_masked", None),
         ("encode_error", _row("A question that fails to encode", id="encode_error"), "encode", None),
+        ("collator_all_masked", _row("Labels all masked", id="collator_all_masked"), "all_masked", None),
     ]  # fmt: skip
     rows = [row for _, row, _, _ in cases]
     tags = {name: i for i, (name, *_) in enumerate(cases)}

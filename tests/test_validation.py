@@ -85,7 +85,7 @@ def _reasons(report: ValidationReport) -> dict[int, str]:
 
 def test_token_length_runs_only_on_rows_that_passed_everything_else(corpus: Corpus, validated):
     _, _, encoded = validated
-    length_rows = {corpus.tags[n] for n in ("too_long", "all_masked", "encode_error")}
+    length_rows = {corpus.tags[n] for n in ("too_long", "all_masked", "encode_error", "collator_all_masked")}
     assert sorted(encoded) == sorted(set(corpus.valid) | length_rows)
 
 
@@ -222,8 +222,8 @@ def test_report_outputs(corpus: Corpus, validated):
     assert json.loads(json.dumps(data)) == data
     assert data["num_invalid"] == len(corpus.expected) and data["num_valid"] == len(corpus.valid)
     assert report.issue_counts["placeholder_mismatch"] == 4 and report.issue_counts["corrupt_image"] == 3
-    assert report.modality_counts == {"text": 1, "image": 8, "multi_image": 1, "video": 1}
-    assert report.text_only_share == pytest.approx(1 / 11)
+    assert report.modality_counts == {"text": 1, "image": 8, "multi_image": 1, "video": 2}
+    assert report.text_only_share == pytest.approx(1 / 12)
     page = report.to_html()
     assert page.startswith("<!DOCTYPE html>") and "placeholder_mismatch" in page and "expect_column" in page
     assert "&lt;|im_end|&gt;" in page and "<|im_end|>" not in page
@@ -246,3 +246,11 @@ def test_apply_policy_rejects_unknown_policy(validated):
     samples, report, _ = validated
     with pytest.raises(ValueError, match="on_invalid"):
         apply_policy(samples, report, "ignore")  # type: ignore[arg-type]
+
+
+def test_corpus_covers_at_least_30_kinds_of_bad_input(corpus: Corpus, tmp_path: Path):
+    bad_rows = [name for name, i in corpus.tags.items() if i in corpus.expected or i in corpus.limit_expected]
+    bad_files = [name for name, case in whole_file_cases(tmp_path).items() if case.error is not None]
+    awkward = ["cmyk_jpeg", "palette_png", "sixteen_bit_png", "unicode_name", "system_turn"]  # must be kept
+    assert len(bad_rows) + len(bad_files) + len(awkward) >= 30
+    assert len(set(corpus.expected.values())) >= 20  # distinct reasons

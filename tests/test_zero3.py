@@ -1,0 +1,149 @@
+"""Mixed image / video / text-only batches under DeepSpeed ZeRO-3 (components/zero3.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from components import media
+from components.collator import VLMCollator
+from components.data import Sample, to_messages
+from components.models import load_model, load_processor
+from components.tiny import build_tiny, cache_root
+from components.zero3 import MediaBalancingCollator, is_zero3
+
+ROOT = Path(__file__).parent.parent
+MEDIA = ROOT / "example_data" / "media" / "train"
+
+
+def _row(question: str, images=(), videos=()) -> dict:
+    sample = Sample(0, None, None, [("user", question), ("assistant", "right")])
+    return {"messages": to_messages(sample), "images": list(images), "videos": list(videos)}
+
+
+@pytest.fixture(scope="module")
+def qwen(tiny_path, one_thread):
+    path = tiny_path("qwen2_vl")
+    model, fam = load_model(str(path), dtype=torch.float32)
+    return model, load_processor(str(path)), fam
+
+
+def _loss_and_grads(model, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+    model.zero_grad(set_to_none=True)
+    loss = model(**batch).loss
+    loss.backward()
+    return loss.detach(), {n: (p.grad.clone() if p.grad is not None else None) for n, p in model.named_parameters()}
+
+
+def _count_calls(module: torch.nn.Module) -> list[int]:
+    calls: list[int] = []
+    module.register_forward_hook(lambda *a: calls.append(1))
+    return calls
+
+
+def test_dummy_row_leaves_loss_and_gradients_unchanged(qwen):
+    model, processor, fam = qwen
+    model.train()
+    collator = VLMCollator(processor)
+    balancing = MediaBalancingCollator(collator, fam.video)
+    rows = [_row("Say hi."), _row("Repeat: blue.")]
+    plain, balanced = collator(rows), balancing(rows)
+    assert "pixel_values" not in plain and balanced["input_ids"].shape[0] == 3  # the dummy row comes last
+    assert (balanced["labels"][2] == -100).all() and torch.equal(balanced["labels"][:2, : plain["labels"].shape[1]],
+                                                                  plain["labels"])  # fmt: skip
+    assert {"pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw"} <= set(balanced)
+
+    calls = _count_calls(model.model.visual)
+    loss, grads = _loss_and_grads(model, plain)
+    assert calls == []  # a text-only batch never touches the vision tower by itself
+    loss_b, grads_b = _loss_and_grads(model, balanced)
+    assert len(calls) == 2  # image path and video path, inside the forward
+    torch.testing.assert_close(loss_b, loss, rtol=1e-6, atol=1e-7)
+    for name, g in grads.items():
+        if g is not None:
+            torch.testing.assert_close(grads_b[name], g, rtol=1e-5, atol=1e-7, msg=name)
+        elif "visual" in name:  # the vision tower now takes part in backward, with zero gradients
+            assert grads_b[name] is not None and not grads_b[name].any(), name
+
+
+def test_only_missing_kinds_are_added(qwen):
+    _, processor, fam = qwen
+    collator = VLMCollator(processor)
+    balancing = MediaBalancingCollator(collator, fam.video)
+    image = media.load_image(sorted(MEDIA.glob("*.png"))[0])
+    video = media.load_video(sorted(MEDIA.glob("*.mp4"))[0], num_frames=2)[0]
+    with_image = balancing([_row("<image>\nColour?", images=[image])])
+    assert with_image["input_ids"].shape[0] == 2 and with_image["image_grid_thw"].shape[0] == 1
+    assert with_image["video_grid_thw"].shape[0] == 1  # the dummy video
+    both = [_row("<image>\nColour?", images=[image]), _row("<video>\nWay?", videos=[video])]
+    assert balancing(both)["input_ids"].shape[0] == 2  # nothing missing: no dummy row
+    image_only = MediaBalancingCollator(collator, takes_video=False)
+    assert "pixel_values_videos" not in image_only([_row("Hi.")])
+
+
+def test_is_zero3(tmp_path: Path):
+    assert is_zero3(str(ROOT / "infra" / "ds_zero3.json"))
+    assert not is_zero3(str(ROOT / "infra" / "ds_zero2.json"))
+    assert not is_zero3(None) and is_zero3({"zero_optimization": {"stage": 3}})
+
+
+def _launch(out: Path, timeout: int, **env_extra: str) -> subprocess.CompletedProcess | None:
+    """torchrun, 2 CPU ranks, tests/zero3_mixed.py; None if it ran past `timeout` (a hang)."""
+    build_tiny("qwen2_vl")  # where the ranks look for it (cache_root), built once before they race for it
+    # DeepSpeed JIT-builds its CPU communication op once per TORCH_EXTENSIONS_DIR; ninja rebuilds it whenever the
+    # compile command changes (another checkout's paths), so keep our own build beside the tiny checkpoints.
+    extensions = os.environ.get("TORCH_EXTENSIONS_DIR") or str(cache_root() / "torch_extensions")
+    env = {
+        **os.environ,
+        "DS_ACCELERATOR": "cpu",
+        "OMP_NUM_THREADS": "1",
+        "TORCH_EXTENSIONS_DIR": extensions,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        **env_extra,
+    }
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(ROOT / "tests" / "zero3_mixed.py"), str(out)]  # fmt: skip
+    try:
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+needs_compiler = pytest.mark.skipif(shutil.which("c++") is None, reason="DeepSpeed JIT-builds a CPU op: needs c++")
+
+
+@pytest.mark.slow
+@needs_compiler
+def test_zero3_two_ranks_with_different_modalities_per_step(tmp_path: Path):
+    """torchrun, 2 CPU ranks (gloo), HF Trainer + DeepSpeed ZeRO-3 (infra/ds_zero3.json) through training.train:
+    rank 0 and rank 1 see different modalities in the same step (image vs text-only, video vs image, ...)."""
+    # The first start builds DeepSpeed's op (minutes on a busy 2-core machine); a hang prints stacks and fails.
+    proc = _launch(tmp_path, timeout=1800, LMMS_DUMP_STACKS_AFTER="1700")
+    assert proc is not None, "ZeRO-3 mixed-modality training hung"
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    from tests.zero3_mixed import SCHEDULE
+
+    for r, report in enumerate(ranks):
+        assert report["seen"][: len(SCHEDULE)] == [step[r] for step in SCHEDULE]
+        assert report["steps"] == len(SCHEDULE) and all(x == x and x < 1e4 for x in report["losses"])
+    assert ranks[0]["losses"] == ranks[1]["losses"]  # the logged loss is the mean over ranks
+    assert sum(a != b for a, b in SCHEDULE) >= 6  # the ranks disagree in most steps
+    assert (Path(ranks[0]["final"]) / "adapter_model.safetensors").exists()
+
+
+@pytest.mark.slow
+@needs_compiler
+def test_zero3_without_balancing_fails(tmp_path: Path):
+    """The negative control: the same run without MediaBalancingCollator breaks in step 0 (gloo reports a collective
+    mismatch, or the ranks hang until the stack-dump timer ends them)."""
+    proc = _launch(tmp_path, timeout=900, LMMS_DUMP_STACKS_AFTER="300", LMMS_ZERO3_UNBALANCED="1")
+    assert proc is None or proc.returncode != 0
+    assert not (tmp_path / "rank0.json").exists() and not (tmp_path / "rank1.json").exists()
