@@ -1,0 +1,108 @@
+"""Multi-process training on CPU (gloo) through the same launcher a GPU node uses: 2 processes with DDP and with
+DeepSpeed ZeRO-2, on the tiny Qwen2-VL and a handful of image rows read from the media cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from components.artifacts import MediaCache, PreparedDataset
+from components.config import DataConfig, DistributedConfig, LoraConfig, RunConfig, TrainConfig
+from components.data import Sample
+from components.launch import launch_args, launch_training
+from components.media_cache import MediaSettings, preprocess
+from components.resume import run_dir
+
+QUESTIONS = [("What color is the shape?", "red"), ("Is the shape on the left or right?", "left")]
+NUM_ROWS = 8
+
+
+def image_rows(root, n: int = NUM_ROWS) -> tuple[PreparedDataset, MediaCache]:
+    """`n` single-image rows whose media go through the media cache, as in the pipeline."""
+    src = root / "media"
+    src.mkdir(parents=True, exist_ok=True)
+    samples = []
+    for i in range(n):
+        path = src / f"img{i}.png"
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (56, 56, 3), dtype=np.uint8)).save(path)
+        q, a = QUESTIONS[i % 2]
+        samples.append(Sample(i, str(i), None, [("user", "<image>\n" + q), ("assistant", a)], images=[str(path)]))
+    dataset = PreparedDataset(samples, [])
+    settings = MediaSettings()
+    res = preprocess(dataset.image_paths, [], settings, root / "cache", workers=0, progress=False)
+    return dataset, MediaCache(str(root / "cache"), res.mapping, settings.__dict__)
+
+
+def config(tmp_path, **train) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(num_workers=0),
+        train=TrainConfig(
+            **{
+                "precision": "fp32",
+                "llm": "lora",
+                "vision": "frozen",
+                "projector": "full",
+                "lora": LoraConfig(r=4, alpha=8, dropout=0.0),
+                "per_device_batch_size": 2,
+                "learning_rate": 1e-3,
+                "warmup_ratio": 0,
+                "logging_steps": 1,
+                "max_length": 256,
+                "output_dir": str(tmp_path / "outputs"),
+                **train,
+            }
+        ),
+    )
+
+
+def test_launch_args_single_node():
+    args = launch_args(DistributedConfig(num_processes=2), "job.json")
+    assert args[:5] == ["--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
+    assert args[-3:] == ["--module", "components.launch", "job.json"]
+
+
+def test_launch_args_multi_node(monkeypatch):
+    monkeypatch.setenv("NODE_RANK", "1")
+    args = launch_args(DistributedConfig(num_processes=4, num_nodes=2, main_process_ip="10.0.0.1"), "job.json")
+    joined = " ".join(args)
+    assert "--num_processes 8 --num_machines 2" in joined  # accelerate counts processes over all nodes
+    assert "--machine_rank 1 --main_process_ip 10.0.0.1" in joined
+
+
+def test_zero_strategies_pick_the_shipped_deepspeed_configs():
+    assert TrainConfig().deepspeed_config is None
+    z2 = TrainConfig(distributed=DistributedConfig(strategy="zero2")).deepspeed_config
+    assert json.load(open(z2))["zero_optimization"]["stage"] == 2
+    z3 = TrainConfig(distributed=DistributedConfig(strategy="zero3")).deepspeed_config
+    assert json.load(open(z3))["zero_optimization"]["stage"] == 3
+    assert TrainConfig(deepspeed="my.json", distributed=DistributedConfig(strategy="zero2")).deepspeed_config == "my.json"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ddp", "zero2"])
+def test_two_processes_on_cpu(tmp_path, tiny_path, strategy):
+    from components.inference import load_for_inference
+
+    dataset, media = image_rows(tmp_path)
+    cfg = config(tmp_path, epochs=1, distributed=DistributedConfig(strategy=strategy, num_processes=2))
+    model_path = str(tiny_path("qwen2_vl"))
+    out = run_dir(cfg, dataset.content_hash(), model_path)
+    res = launch_training(cfg, model_path, dataset, media, out)
+
+    info = json.loads((res.checkpoint / "lmms_train.json").read_text())
+    assert info["world_size"] == 2 and info["strategy"] == strategy
+    # 8 rows, 2 per process, 2 processes: the ranks split the epoch (DistributedSampler), 2 steps instead of 4.
+    assert info["global_step"] == NUM_ROWS // (2 * 2) == res.metrics["global_step"]
+    assert res.is_adapter and any("loss" in h for h in res.log_history)
+    assert not list(out.glob("checkpoint-*")), "intermediate checkpoints are removed after a finished run"
+
+    adapter = load_file(res.checkpoint / "adapter_model.safetensors")
+    lora_b = [t for n, t in adapter.items() if "lora_B" in n]
+    assert lora_b and any(t.abs().sum() > 0 for t in lora_b), "LoRA B is still zero: nothing was trained"
+    model, _ = load_for_inference(res.checkpoint)
+    assert any(torch.isfinite(p).all() for p in model.parameters())
