@@ -59,6 +59,21 @@ def _datasets(dataset: PreparedDataset, media: MediaCache):
     return train_ds, eval_ds
 
 
+def write_job(cfg: RunConfig, model_path: str, dataset: PreparedDataset, media: MediaCache, output_dir: Path) -> Path:
+    """The job file a worker runs (`python -m components.launch JOB`)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "config": cfg.model_dump(mode="json"),
+        "model_path": model_path,
+        "dataset": json.loads(dataset.to_json()),
+        "media": dataclasses.asdict(media),
+        "output_dir": str(output_dir.resolve()),
+    }
+    (output_dir / JOB).write_text(json.dumps(spec))
+    (output_dir / RESULT).unlink(missing_ok=True)
+    return output_dir / JOB
+
+
 def launch_training(
     cfg: RunConfig, model_path: str, dataset: PreparedDataset, media: MediaCache, output_dir: str | Path
 ) -> TrainResult:
@@ -72,17 +87,7 @@ def launch_training(
 
     from accelerate.commands.launch import launch_command, launch_command_parser
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    job = output_dir / JOB
-    spec = {
-        "config": cfg.model_dump(mode="json"),
-        "model_path": model_path,
-        "dataset": json.loads(dataset.to_json()),
-        "media": dataclasses.asdict(media),
-        "output_dir": str(output_dir.resolve()),
-    }
-    job.write_text(json.dumps(spec))
-    (output_dir / RESULT).unlink(missing_ok=True)
+    job = write_job(cfg, model_path, dataset, media, output_dir)
     args = launch_args(d, job)
     log.info("accelerate launch %s", " ".join(args))
     launch_command(launch_command_parser().parse_args(args))  # raises if any worker fails

@@ -4,60 +4,16 @@ DeepSpeed ZeRO-2, on the tiny Qwen2-VL and a handful of image rows read from the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
-from components.artifacts import MediaCache, PreparedDataset
-from components.config import DataConfig, DistributedConfig, LoraConfig, RunConfig, TrainConfig
-from components.data import Sample
+from components.config import DistributedConfig, TrainConfig
 from components.launch import launch_args, launch_training
-from components.media_cache import MediaSettings, preprocess
 from components.resume import run_dir
-
-QUESTIONS = [("What color is the shape?", "red"), ("Is the shape on the left or right?", "left")]
-NUM_ROWS = 8
-
-
-def image_rows(root, n: int = NUM_ROWS) -> tuple[PreparedDataset, MediaCache]:
-    """`n` single-image rows whose media go through the media cache, as in the pipeline."""
-    src = root / "media"
-    src.mkdir(parents=True, exist_ok=True)
-    samples = []
-    for i in range(n):
-        path = src / f"img{i}.png"
-        Image.fromarray(np.random.default_rng(i).integers(0, 256, (56, 56, 3), dtype=np.uint8)).save(path)
-        q, a = QUESTIONS[i % 2]
-        samples.append(Sample(i, str(i), None, [("user", "<image>\n" + q), ("assistant", a)], images=[str(path)]))
-    dataset = PreparedDataset(samples, [])
-    settings = MediaSettings()
-    res = preprocess(dataset.image_paths, [], settings, root / "cache", workers=0, progress=False)
-    return dataset, MediaCache(str(root / "cache"), res.mapping, settings.__dict__)
-
-
-def config(tmp_path, **train) -> RunConfig:
-    return RunConfig(
-        data=DataConfig(num_workers=0),
-        train=TrainConfig(
-            **{
-                "precision": "fp32",
-                "llm": "lora",
-                "vision": "frozen",
-                "projector": "full",
-                "lora": LoraConfig(r=4, alpha=8, dropout=0.0),
-                "per_device_batch_size": 2,
-                "learning_rate": 1e-3,
-                "warmup_ratio": 0,
-                "logging_steps": 1,
-                "max_length": 256,
-                "output_dir": str(tmp_path / "outputs"),
-                **train,
-            }
-        ),
-    )
+from tests.train_jobs import NUM_ROWS, config, image_rows
 
 
 def test_launch_args_single_node():
@@ -76,11 +32,11 @@ def test_launch_args_multi_node(monkeypatch):
 
 def test_zero_strategies_pick_the_shipped_deepspeed_configs():
     assert TrainConfig().deepspeed_config is None
-    z2 = TrainConfig(distributed=DistributedConfig(strategy="zero2")).deepspeed_config
-    assert json.load(open(z2))["zero_optimization"]["stage"] == 2
-    z3 = TrainConfig(distributed=DistributedConfig(strategy="zero3")).deepspeed_config
-    assert json.load(open(z3))["zero_optimization"]["stage"] == 3
-    assert TrainConfig(deepspeed="my.json", distributed=DistributedConfig(strategy="zero2")).deepspeed_config == "my.json"
+    for stage in (2, 3):
+        path = TrainConfig(distributed=DistributedConfig(strategy=f"zero{stage}")).deepspeed_config
+        assert json.loads(Path(path).read_text())["zero_optimization"]["stage"] == stage
+    custom = TrainConfig(deepspeed="my.json", distributed=DistributedConfig(strategy="zero2"))
+    assert custom.deepspeed_config == "my.json"
 
 
 @pytest.mark.slow
