@@ -5,6 +5,10 @@ rows, media-cache mapping) is written as JSON into the run directory and `accele
 components.launch job.json` starts the workers (torchrun underneath: NCCL on GPUs, gloo on CPU; DeepSpeed comes in
 through the Trainer's `deepspeed` argument). Each worker rebuilds the datasets from the media cache, trains, and rank 0
 writes `result.json`, which the parent returns. Nothing is pickled: the config is pydantic, the rows plain data.
+
+`python -m components.launch job.json` outside a launch starts one: on each node of a multi-node run (node rank from
+$NODE_RANK or a Kubernetes indexed job's $JOB_COMPLETION_INDEX, rank 0's address from the config, $MASTER_ADDR or
+ZenML's multi-pod $ZENML_KUBERNETES_MAIN_ADDRESS), see docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -33,20 +37,36 @@ def processes_per_node(d: DistributedConfig) -> int:
     return max(torch.cuda.device_count(), 1)
 
 
-def launch_args(d: DistributedConfig, job: Path) -> list[str]:
-    """`accelerate launch` arguments for a multi-process run of `job`."""
-    n = processes_per_node(d)
-    args = ["--multi_gpu", "--num_processes", str(n * d.num_nodes), "--num_machines", str(d.num_nodes)]
+def world_size(d: DistributedConfig) -> int:
+    return processes_per_node(d) * d.num_nodes
+
+
+def _env(*names: str) -> str | None:
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+
+
+def launch_args(d: DistributedConfig, job: str | Path) -> list[str]:
+    """`accelerate launch` arguments for a multi-process run of `job` (accelerate counts processes over all nodes)."""
+    args = ["--multi_gpu", "--num_processes", str(world_size(d)), "--num_machines", str(d.num_nodes)]
     if d.num_nodes > 1:
-        ip = d.main_process_ip or os.environ.get("MASTER_ADDR")
+        ip = d.main_process_ip or _env("MASTER_ADDR", "ZENML_KUBERNETES_MAIN_ADDRESS")
         if not ip:
             raise ValueError("multi-node training needs train.distributed.main_process_ip or $MASTER_ADDR")
-        rank = os.environ.get("NODE_RANK", os.environ.get("PET_NODE_RANK", "0"))
-        args += ["--machine_rank", rank, "--main_process_ip", ip, "--same_network"]
-        args += ["--main_process_port", str(d.main_process_port or 29500)]
+        rank = _env("NODE_RANK", "JOB_COMPLETION_INDEX") or "0"
+        port = d.main_process_port or _env("MASTER_PORT", "ZENML_KUBERNETES_MAIN_PORT") or "29500"
+        args += ["--machine_rank", rank, "--main_process_ip", ip, "--main_process_port", str(port), "--same_network"]
     else:
         args += ["--main_process_port", str(d.main_process_port)]
     return [*args, "--module", "components.launch", str(job)]
+
+
+def launch(d: DistributedConfig, job: Path) -> None:
+    """Start this node's workers for `job` and wait; raises if any worker fails."""
+    from accelerate.commands.launch import launch_command, launch_command_parser
+
+    args = launch_args(d, job)
+    log.info("accelerate launch %s", " ".join(args))
+    launch_command(launch_command_parser().parse_args(args))
 
 
 def _datasets(dataset: PreparedDataset, media: MediaCache):
@@ -81,16 +101,9 @@ def launch_training(
     from components.training import train
 
     output_dir = Path(output_dir)
-    d = cfg.train.distributed
-    if processes_per_node(d) * d.num_nodes == 1:
+    if world_size(cfg.train.distributed) == 1:
         return train(cfg, model_path, *_datasets(dataset, media), output_dir)
-
-    from accelerate.commands.launch import launch_command, launch_command_parser
-
-    job = write_job(cfg, model_path, dataset, media, output_dir)
-    args = launch_args(d, job)
-    log.info("accelerate launch %s", " ".join(args))
-    launch_command(launch_command_parser().parse_args(args))  # raises if any worker fails
+    launch(cfg.train.distributed, write_job(cfg, model_path, dataset, media, output_dir))
     r = json.loads((output_dir / RESULT).read_text())
     return TrainResult(Path(r["checkpoint"]), r["is_adapter"], r["base_model"], r["log_history"], r["metrics"])
 
@@ -113,6 +126,15 @@ def run_job(job: str | Path) -> TrainResult:
     return result
 
 
+def main(job: str) -> None:
+    """Inside a launch (torchrun sets $LOCAL_RANK) or for one process: train. Otherwise: launch this node."""
+    d = RunConfig.model_validate(json.loads(Path(job).read_text())["config"]).train.distributed
+    if "LOCAL_RANK" in os.environ or world_size(d) == 1:
+        run_job(job)
+    else:
+        launch(d, Path(job))
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    run_job(sys.argv[1])
+    main(sys.argv[1])

@@ -27,7 +27,19 @@ def test_launch_args_multi_node(monkeypatch):
     args = launch_args(DistributedConfig(num_processes=4, num_nodes=2, main_process_ip="10.0.0.1"), "job.json")
     joined = " ".join(args)
     assert "--num_processes 8 --num_machines 2" in joined  # accelerate counts processes over all nodes
-    assert "--machine_rank 1 --main_process_ip 10.0.0.1" in joined
+    assert "--machine_rank 1 --main_process_ip 10.0.0.1 --main_process_port 29500" in joined
+
+
+def test_launch_args_on_a_zenml_multi_pod_job(monkeypatch):
+    """The Kubernetes step operator's multi-pod jobs are indexed jobs: the pod index is the node rank, and ZenML
+    exports pod 0's address."""
+    for name in ("NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "2")
+    monkeypatch.setenv("ZENML_KUBERNETES_MAIN_ADDRESS", "job-0.job.ns.svc")
+    monkeypatch.setenv("ZENML_KUBERNETES_MAIN_PORT", "29500")
+    joined = " ".join(launch_args(DistributedConfig(num_processes=8, num_nodes=4), "job.json"))
+    assert "--num_processes 32 --num_machines 4 --machine_rank 2 --main_process_ip job-0.job.ns.svc" in joined
 
 
 def test_zero_strategies_pick_the_shipped_deepspeed_configs():
