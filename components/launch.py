@@ -48,6 +48,7 @@ def _env(*names: str) -> str | None:
 def launch_args(d: DistributedConfig, job: str | Path) -> list[str]:
     """`accelerate launch` arguments for a multi-process run of `job` (accelerate counts processes over all nodes)."""
     args = ["--multi_gpu", "--num_processes", str(world_size(d)), "--num_machines", str(d.num_nodes)]
+    args += ["--mixed_precision", "no", "--dynamo_backend", "no"]  # precision comes from the Trainer (train.precision)
     if d.num_nodes > 1:
         ip = d.main_process_ip or _env("MASTER_ADDR", "ZENML_KUBERNETES_MAIN_ADDRESS")
         if not ip:
