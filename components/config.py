@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+INFRA = Path(__file__).resolve().parent.parent / "infra"
 
 
 class _Strict(BaseModel):
@@ -66,6 +68,30 @@ class LoraConfig(_Strict):
     bias: Literal["none", "all", "lora_only"] = "none"
 
 
+class DistributedConfig(_Strict):
+    """How many processes train and how they share the model. One process is a plain in-process call; more are
+    started through accelerate's launcher (torchrun underneath: NCCL on GPUs, gloo on CPU)."""
+
+    strategy: Literal["ddp", "zero2", "zero3"] = Field(
+        "ddp",
+        description="ddp: a full replica per process; zero2: DeepSpeed ZeRO-2 (optimizer + gradients sharded); "
+        "zero3: DeepSpeed ZeRO-3 (parameters sharded too). DeepSpeed JSONs: infra/ds_zero{2,3}.json.",
+    )
+    num_processes: int | Literal["auto"] = Field(
+        "auto", description="Processes per node; auto = the number of visible GPUs (1 on CPU)."
+    )
+    num_nodes: int = Field(1, ge=1, description="Nodes; each runs num_processes (node rank from $NODE_RANK).")
+    main_process_ip: str | None = Field(None, description="Rank 0's address for multi-node ($MASTER_ADDR if unset).")
+    main_process_port: int = Field(0, ge=0, description="Rendezvous port; 0 picks a free one (single node).")
+
+    @field_validator("num_processes")
+    @classmethod
+    def _positive(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("num_processes must be >= 1 or 'auto'")
+        return v
+
+
 class TrainConfig(_Strict):
     llm: Literal["lora", "qlora", "full", "frozen"] = "lora"
     vision: Literal["frozen", "lora", "full"] = "frozen"
@@ -95,9 +121,17 @@ class TrainConfig(_Strict):
         False, description="Cross-entropy over supervised positions only, in chunks: never the full logits."
     )
     loss_chunk_size: int = Field(256, ge=1, description="Rows of logits alive at once with chunked_loss.")
+    distributed: DistributedConfig = DistributedConfig()
     deepspeed: str | None = Field(
-        None, description="Path to a DeepSpeed JSON (infra/ds_zero2.json, infra/ds_zero3.json)."
+        None, description="A custom DeepSpeed JSON; overrides the one distributed.strategy picks (infra/ds_zero*.json)."
     )
+    save_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Checkpoint (weights, optimizer, scheduler, RNG, data position) every N steps; "
+        "None = once per epoch.",
+    )
+    resume: bool = Field(True, description="Resume from the run directory's last complete checkpoint, if any.")
     seed: int = 42
     logging_steps: int = 5
     eval_each_epoch: bool = True
@@ -106,11 +140,18 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
-        if self.llm == "qlora" and self.deepspeed and "zero3" in Path(self.deepspeed).name:
+        if self.llm == "qlora" and self.deepspeed_config and "zero3" in Path(self.deepspeed_config).name:
             raise ValueError("QLoRA cannot be combined with DeepSpeed ZeRO-3; use ZeRO-2 or no DeepSpeed.")
         if self.llm == "frozen" and self.vision == "frozen" and self.projector == "frozen":
             raise ValueError("Nothing to train: llm, vision and projector are all frozen.")
         return self
+
+    @property
+    def deepspeed_config(self) -> str | None:
+        """The DeepSpeed JSON this run uses: `deepspeed` if set, else the shipped one for a ZeRO strategy."""
+        if self.deepspeed or self.distributed.strategy == "ddp":
+            return self.deepspeed
+        return str(INFRA / f"ds_{self.distributed.strategy}.json")
 
 
 class SmokeConfig(_Strict):

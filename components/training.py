@@ -205,13 +205,14 @@ def training_args(cfg: TrainConfig, output_dir: Path, has_eval: bool, num_worker
         logging_steps=cfg.logging_steps,
         logging_first_step=True,
         eval_strategy="epoch" if has_eval and cfg.eval_each_epoch else "no",
-        save_strategy="epoch",
-        save_total_limit=2,
+        save_strategy="steps" if cfg.save_steps else "epoch",
+        save_steps=cfg.save_steps,
+        save_total_limit=2,  # keeps the last complete checkpoint while the next one is written (components/resume)
         bf16=dtype == torch.bfloat16,
         fp16=dtype == torch.float16,
         gradient_checkpointing=cfg.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
-        deepspeed=cfg.deepspeed,
+        deepspeed=cfg.deepspeed_config,
         seed=cfg.seed,
         data_seed=cfg.seed,
         report_to=cfg.report_to,
@@ -230,9 +231,12 @@ def train(
     output_dir: str | Path,
     callbacks: Sequence = (),
 ) -> TrainResult:
-    """Train and save the final model (or adapter) + processor under `output_dir/final`."""
+    """Train and save the final model (or adapter) + processor under `output_dir/final`. With `train.resume`, picks
+    up from the last complete checkpoint under `output_dir` (see components/resume.py). Runs in every process of a
+    distributed launch (components/launch.py); rank 0 writes the files."""
     from transformers import set_seed
 
+    from components.resume import CompletionMarker, drop_all, drop_incomplete, last_complete_checkpoint
     from components.zero3 import MediaBalancingCollator, is_zero3
 
     set_seed(cfg.train.seed)
@@ -243,7 +247,7 @@ def train(
     log.info("trainable parameters: %d / %d (%.2f%%)", n_train, n_total, 100 * n_train / max(n_total, 1))
     collator = VLMCollator(processor, stop_tokens(processor, model.generation_config), cfg.train.max_length)
     trainer_cls, extra = fast_trainer(cfg.train, fam, collator, train_ds)
-    if is_zero3(cfg.train.deepspeed):  # every rank must run the vision path(s) every step (components/zero3.py)
+    if is_zero3(cfg.train.deepspeed_config):  # every rank must run the vision path(s) every step (components/zero3.py)
         collator = MediaBalancingCollator(collator, fam.video)
     if cfg.train.packing:
         collator = PackingCollator(collator, cfg.train.pack_max_tokens)
@@ -255,36 +259,47 @@ def train(
         eval_dataset=eval_ds,
         data_collator=collator,
         processing_class=processor,
-        callbacks=list(callbacks),
+        callbacks=[CompletionMarker(), *callbacks],
     )
-    out = trainer.train()
+    resume_from = None
+    if cfg.train.resume:
+        if trainer.is_world_process_zero():
+            drop_incomplete(output_dir)
+        trainer.accelerator.wait_for_everyone()
+        resume_from = last_complete_checkpoint(output_dir)
+        if resume_from is not None:
+            log.info("resuming from %s", resume_from)
+    out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     metrics = dict(out.metrics)
     if eval_ds is not None:
         metrics.update(trainer.evaluate())
     final = output_dir / "final"
-    if trainer.is_world_process_zero():
+    rank0 = trainer.is_world_process_zero()
+    if rank0:
         shutil.rmtree(final, ignore_errors=True)
-    trainer.save_model(str(final))  # every rank (ZeRO-3 gathers the weights); only the main process writes
-    if trainer.is_world_process_zero():
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(final))  # every rank: ZeRO-3 gathers the shards
+    world_size = trainer.args.world_size
+    metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+    metrics.update(trainable_params=n_train, world_size=world_size, global_step=trainer.state.global_step)
+    is_adapter = (final / "adapter_config.json").exists()
+    if rank0:
         (final / "training_args.bin").unlink(missing_ok=True)  # a pickle: checkpoints carry JSON only
         (final / "training_args.json").write_text(trainer.args.to_json_string())
         processor.save_pretrained(final)
-        is_adapter = (final / "adapter_config.json").exists()
-        (final / "lmms_train.json").write_text(
-            json.dumps(
-                {
-                    "base_model": model_path,
-                    "family": fam.name,
-                    "is_adapter": is_adapter,
-                    "trust_remote_code": cfg.model.trust_remote_code,
-                },
-                indent=2,
-            )
-        )
+        info = {
+            "base_model": model_path,
+            "family": fam.name,
+            "is_adapter": is_adapter,
+            "trust_remote_code": cfg.model.trust_remote_code,
+            "world_size": world_size,
+            "strategy": cfg.train.distributed.strategy,
+            "global_step": trainer.state.global_step,
+            "resumed_from": resume_from.name if resume_from else None,
+        }
+        (final / "lmms_train.json").write_text(json.dumps(info, indent=2))
+        drop_all(output_dir)
     trainer.accelerator.wait_for_everyone()
-    is_adapter = (final / "adapter_config.json").exists()
-    metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
-    metrics["trainable_params"] = n_train
     return TrainResult(final, is_adapter, model_path, trainer.state.log_history, metrics)
 
 

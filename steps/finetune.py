@@ -1,6 +1,4 @@
 import base64
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from zenml import log_metadata, step
@@ -9,8 +7,10 @@ from zenml.types import HTMLString
 import materializers  # noqa: F401
 from components.artifacts import Checkpoint, MediaCache, PreparedDataset
 from components.config import RunConfig
-from components.prepare import cached_loaders, cached_rows, resolve_model_path
-from components.training import RowsDataset, loss_curve_png, train
+from components.launch import launch_training
+from components.prepare import resolve_model_path
+from components.resume import run_dir
+from components.training import loss_curve_png
 from steps import LIBRARY_CACHE
 
 
@@ -18,12 +18,12 @@ from steps import LIBRARY_CACHE
 def finetune(
     config: RunConfig, dataset: PreparedDataset, media_cache: MediaCache
 ) -> tuple[Annotated[Checkpoint, "checkpoint"], Annotated[HTMLString, "loss_curve"]]:
-    """HF Trainer + PEFT on the cached media; returns the final model or adapter with its processor."""
-    load_image, load_video = cached_loaders(media_cache)
-    train_ds = RowsDataset(cached_rows(dataset.train, media_cache), load_image, load_video)
-    eval_ds = RowsDataset(cached_rows(dataset.eval, media_cache), load_image, load_video) if dataset.eval else None
-    out_dir = Path(tempfile.mkdtemp(prefix="lmms-train-"))
-    result = train(config, resolve_model_path(config), train_ds, eval_ds, out_dir)
+    """HF Trainer + PEFT on the cached media, in one or several processes (`train.distributed`); returns the final
+    model or adapter with its processor. A retry of this step resumes from the last complete checkpoint in the
+    run directory (`steps.finetune.retry` in the YAML)."""
+    model_path = resolve_model_path(config)
+    out_dir = run_dir(config, dataset.content_hash(), model_path)
+    result = launch_training(config, model_path, dataset, media_cache, out_dir)
     log_metadata(metadata=result.metrics)
     evals = [h["eval_loss"] for h in result.log_history if "eval_loss" in h]
     if evals:

@@ -38,6 +38,18 @@ def test_unknown_key_rejected_with_path():
 def test_qlora_with_zero3_rejected():
     with pytest.raises(ValueError, match="ZeRO-3"):
         parse_config({"train": {"llm": "qlora", "deepspeed": "infra/ds_zero3.json"}})
+    with pytest.raises(ValueError, match="ZeRO-3"):
+        parse_config({"train": {"llm": "qlora", "distributed": {"strategy": "zero3"}}})
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_finetune_is_retried(path):
+    """A failed or killed finetune is retried by ZenML and resumes from its last complete checkpoint."""
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+
+    retry = PipelineRunConfiguration.model_validate(yaml.safe_load(path.read_text())).steps["finetune"].retry
+    assert retry is not None and retry.max_retries >= 1
+    assert load_config(path).train.resume
 
 
 def test_default_is_the_demo():
