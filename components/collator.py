@@ -139,7 +139,10 @@ class VLMCollator:
         if any(r.get("videos") for r in rows):
             kwargs["videos"] = [v for r in rows for v in (r.get("videos") or [])]
             kwargs["do_sample_frames"] = False
+        # Right padding, passed to the call: a processor's own default text kwargs (InternVL: left) override the
+        # tokenizer attribute.
         self.tokenizer.padding_side = "right"
+        kwargs["padding_side"] = "right"
         batch = self.processor(text=texts, padding=True, return_tensors="pt", add_special_tokens=add_special, **kwargs)
         ids = batch["input_ids"]
         labels = torch.full_like(ids, IGNORE_INDEX)
