@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from os.path import commonprefix
 
 import torch
 
@@ -44,16 +45,34 @@ def stop_tokens(processor, generation_config=None) -> list[str]:
     return [s for s in dict.fromkeys(out) if s]
 
 
+def closing_suffix(processor, messages: list[dict]) -> str:
+    """What the template writes once at the end of a rendering without a generation prompt (Phi-4-multimodal: EOS
+    after the last turn). It is the tail of that rendering, from the first token where it parts from the rendering
+    with the generation prompt; empty for templates that only append the generation prompt."""
+    plain = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+    gen = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    n = len(commonprefix([plain, gen]))
+    if n == len(plain):
+        return ""
+    offsets = processor.tokenizer(plain, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    start = min((a for a, b in offsets if b > n), default=n)  # back to the start of the token the renderings part in
+    return plain[min(start, n) :]
+
+
 def render(processor, messages: list[dict], stops: Sequence[str]) -> Rendered:
     def tmpl(msgs, gen):
         return processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
 
     full = tmpl(messages, False)
+    first = next((k for k, m in enumerate(messages) if m["role"] == "assistant"), 0)
+    closing = closing_suffix(processor, messages[:first]) if first else ""
     spans: list[tuple[int, int]] = []
     for k, msg in enumerate(messages):
         if msg["role"] != "assistant":
             continue
         prompt, through = tmpl(messages[:k], True), tmpl(messages[: k + 1], False)
+        if closing and through.endswith(closing):  # written once at the end of a rendering: not part of the turn
+            through = through[: -len(closing)]
         if not (through.startswith(prompt) and full.startswith(through)):
             raise TemplateError(
                 f"chat template does not render turn {k} as a prefix of the conversation; "
