@@ -149,7 +149,13 @@ def load_processor(path: str, trust_remote_code: bool = False):
         fam = None
     if fam is not None and PIL_IMAGE_PROCESSOR in fam.quirks:
         kwargs["backend"] = "pil"
-    return AutoProcessor.from_pretrained(path, **kwargs)
+    processor = AutoProcessor.from_pretrained(path, **kwargs)
+    tok = getattr(processor, "tokenizer", None)
+    if getattr(processor, "chat_template", None) is None and getattr(tok, "chat_template", None) is not None:
+        # Processor classes whose __init__ lacks `chat_template` (Phi4MultimodalProcessor in transformers 5.24) drop
+        # it on load; the tokenizer loaded the same chat_template.jinja.
+        processor.chat_template = tok.chat_template
+    return processor
 
 
 def load_model(
