@@ -85,7 +85,8 @@ def render(processor, messages: list[dict], stops: Sequence[str]) -> Rendered:
             raise TemplateError(f"chat template renders assistant turn {k} with no answer text")
         spans.append((len(prompt), len(through)))
 
-    # Trim each span to its last stop token, or insert EOS after the answer where the template emits none.
+    # Trim each span to its last stop token, take the stop token that directly follows it, or insert EOS after the
+    # answer where the template emits none.
     text, out, shift = full, [], 0
     for start, end in spans:
         start, end = start + shift, end + shift
@@ -93,6 +94,12 @@ def render(processor, messages: list[dict], stops: Sequence[str]) -> Rendered:
         cut = max((seg.rfind(s) + len(s) for s in stops if s in seg), default=-1)
         if cut >= 0:
             out.append((start, start + cut))
+            continue
+        # The stop token right after the answer, written by the template as the opening of the next turn (Molmo 2:
+        # the user's `<|im_end|>\n` closes the previous answer): supervise that one instead of inserting another.
+        follows = next((s for s in stops if text.startswith(s, end)), None)
+        if follows:
+            out.append((start, end + len(follows)))
             continue
         eos = processor.tokenizer.eos_token
         if not eos:
