@@ -116,7 +116,8 @@ def _trim(processor, text: str, spans: list[tuple[int, int]], stops: Sequence[st
             out.append((start, start + cut))
             continue
         nxt = next((s for s in stops if text.startswith(s, end)), None)
-        if nxt:  # the turn ends where the next one opens with a stop token (GLM's `<|user|>`): supervise it
+        if nxt:  # the stop token right after the answer, written as the opening of the next turn (GLM `<|user|>`,
+            # Molmo 2 `<|im_end|>`): supervise that one instead of inserting another
             out.append((start, end + len(nxt)))
             continue
         eos = processor.tokenizer.eos_token

@@ -134,10 +134,28 @@ def read_model_type(path: str, trust_remote_code: bool = False) -> str:
         raise
 
 
+# Family.quirks understood here: "pil_image_processor" loads the PIL backend of the image processor (for families
+# whose default torchvision backend has an upstream bug the PIL one does not; the family's notes name the bug).
+PIL_IMAGE_PROCESSOR = "pil_image_processor"
+
+
 def load_processor(path: str, trust_remote_code: bool = False):
     from transformers import AutoProcessor
 
-    return AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+    kwargs: dict = {"trust_remote_code": trust_remote_code}
+    try:
+        fam = family_for_model_type(read_model_type(path, trust_remote_code))
+    except (ValueError, OSError):  # e.g. an adapter directory: its processor was saved from the family's choice
+        fam = None
+    if fam is not None and PIL_IMAGE_PROCESSOR in fam.quirks:
+        kwargs["backend"] = "pil"
+    processor = AutoProcessor.from_pretrained(path, **kwargs)
+    tok = getattr(processor, "tokenizer", None)
+    if getattr(processor, "chat_template", None) is None and getattr(tok, "chat_template", None) is not None:
+        # Processor classes whose __init__ lacks `chat_template` (Phi4MultimodalProcessor in transformers 5.24) drop
+        # it on load; the tokenizer loaded the same chat_template.jinja.
+        processor.chat_template = tok.chat_template
+    return processor
 
 
 def load_model(

@@ -113,7 +113,10 @@ def apply_trainable(model: nn.Module, fam: Family, cfg: TrainConfig) -> nn.Modul
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
     targets: list[str] = []
     for name, module in model.named_modules():
-        is_linear = isinstance(module, nn.Linear) or type(module).__name__.startswith("Linear4bit")
+        # A Linear subclass with its own forward (an MoE router returning scores and logits) is not the plain linear
+        # map LoRA adds to.
+        plain = isinstance(module, nn.Linear) and type(module).forward is nn.Linear.forward
+        is_linear = plain or type(module).__name__.startswith("Linear4bit")
         # A rank-r update of a matrix with a side <= r is not low-rank (Gemma 3n's AltUp coefficient matrices)
         low_rank = is_linear and min(module.in_features, module.out_features) > cfg.lora.r
         if low_rank and name != "lm_head" and m[part_of(name, fam)] == "lora":
