@@ -5,9 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from contextlib import contextmanager
 
 from components.models import supported_models_table
+
+
+@contextmanager
+def stdout_to_stderr(active: bool = True):
+    """Libraries print banners on stdout while loading (DeepSpeed); keep stdout for a JSON document."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def cmd_models(args) -> int:
@@ -85,19 +104,7 @@ def cmd_sweep(args) -> int:
             print(f"{row['model_type']:<24} {row['status']:<8} {secs}  {row['reason'][:160]}", flush=True)
 
     only = [s for s in (args.only or "").split(",") if s] or None
-    if args.json:  # libraries print banners on stdout while loading; keep stdout for the JSON document
-        import os
-
-        sys.stdout.flush()
-        saved = os.dup(1)
-        os.dup2(2, 1)
-        try:
-            rows = sweep(only, progress=show)
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
-    else:
+    with stdout_to_stderr(args.json):
         rows = sweep(only, progress=show)
     passed = sorted({r["family"] for r in rows if r["status"] == "pass"})
     failed = sorted({r["family"] for r in rows if r["status"] == "fail"})

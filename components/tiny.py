@@ -186,6 +186,30 @@ TEXT_QWEN = dict(
 )
 
 
+def text_config(tok, model_type: str, **over) -> dict:
+    """A tiny decoder config (TEXT_QWEN sizes) wired to `tok`'s vocabulary and special ids."""
+    ids = {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id}
+    return {**TEXT_QWEN, "model_type": model_type, "vocab_size": len(tok), **ids, **over}
+
+
+TINY_VISION = dict(
+    hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=28, patch_size=14
+)
+
+
+def clip_vision(**over) -> dict:
+    return {**TINY_VISION, "model_type": "clip_vision_model", "projection_dim": 32, **over}
+
+
+def siglip_vision(**over) -> dict:
+    return {**TINY_VISION, "model_type": "siglip_vision_model", **over}
+
+
+def wire_special_ids(cfg, tok) -> None:
+    """The top-level config's eos / pad / bos ids, as the real checkpoints carry them."""
+    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("LMMS_CACHE", Path.home() / ".cache" / "lmms-pipeline"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import TEXT_QWEN, train_tokenizer
+from components.tiny import text_config, train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "aya_vision",
@@ -52,14 +52,7 @@ def tiny(out: Path) -> None:
         "<|IMG_LINE_BREAK|>",
     ]
     tok = train_tokenizer(special, extra, add_bos=True)
-    text = dict(
-        TEXT_QWEN,
-        model_type="cohere2",
-        vocab_size=len(tok),
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
+    text = text_config(tok, "cohere2")
     vision = dict(
         model_type="siglip_vision_model",
         vision_use_head=False,
@@ -79,7 +72,7 @@ def tiny(out: Path) -> None:
         vision_feature_select_strategy="full",
         vision_feature_layer=-1,
     )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    wire_special_ids(cfg, tok)
     improc = tf.GotOcr2ImageProcessor(
         size={"height": 56, "width": 56}, crop_to_patches=True, min_patches=1, max_patches=2
     )

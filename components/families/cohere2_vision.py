@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import TEXT_QWEN, train_tokenizer
+from components.tiny import text_config, train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "cohere2_vision",
@@ -69,14 +69,7 @@ def tiny(out: Path) -> None:
         "<|END_RESPONSE|>",
     ]
     tok = train_tokenizer(special, extra, add_bos=True)
-    text = dict(
-        TEXT_QWEN,
-        model_type="cohere2",
-        vocab_size=len(tok),
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
+    text = text_config(tok, "cohere2")
     vision = dict(
         model_type="siglip_vision_model",
         vision_use_head=False,
@@ -94,7 +87,7 @@ def tiny(out: Path) -> None:
         downsample_factor=2,
         alignment_intermediate_size=64,
     )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    wire_special_ids(cfg, tok)
     # `patch_size` here is the number of tokens per tile side: (56 / 14) / downsample 2.
     improc = tf.Cohere2VisionImageProcessor(
         size={"height": 56, "width": 56}, crop_to_patches=True, min_patches=1, max_patches=2, patch_size=2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import TEXT_QWEN, train_tokenizer
+from components.tiny import text_config, train_tokenizer
 
 FAMILY = Family(
     "fast_vlm",
@@ -41,14 +41,7 @@ def tiny(out: Path) -> None:
 
     special = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
     tok = train_tokenizer(special, ["<|im_start|>", "<image>"])
-    text = dict(
-        TEXT_QWEN,
-        model_type="qwen2",
-        vocab_size=len(tok),
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=None,
-    )
+    text = text_config(tok, "qwen2")
     # fastvit_mci3 (FastViTHD) with one block per stage and narrow stages; the final conv doubles the last width.
     vision = dict(
         model_type="timm_wrapper",

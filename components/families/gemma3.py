@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import train_tokenizer
+from components.tiny import train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "gemma3",
@@ -96,7 +96,7 @@ def tiny(out: Path) -> None:
         eoi_token_index=tok.eoi_token_id,
         image_token_index=tok.image_token_id,
     )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    wire_special_ids(cfg, tok)
     proc = tf.Gemma3Processor(
         image_processor=tf.Gemma3ImageProcessor(size={"height": 56, "width": 56}),
         tokenizer=tok,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from components.families.gemma3 import gemma_tokenizer
 from components.family import Family, ModelEntry
+from components.tiny import wire_special_ids
 
 FAMILY = Family(
     "gemma3n",
@@ -109,7 +110,7 @@ def tiny(out: Path) -> None:
         eoa_token_id=ids["eoa_token"],
         audio_token_id=ids["audio_token"],
     )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    wire_special_ids(cfg, tok)
     proc = tf.Gemma3nProcessor(
         feature_extractor=tf.Gemma3nAudioFeatureExtractor(),
         image_processor=tf.SiglipImageProcessor(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from components.families.gemma3 import gemma_tokenizer
 from components.family import Family, ModelEntry
+from components.tiny import wire_special_ids
 
 FAMILY = Family(
     "gemma4",
@@ -96,7 +97,7 @@ def tiny(out: Path) -> None:
         eoa_token_index=ids["eoa_token"],
         audio_token_id=ids["audio_token"],
     )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    wire_special_ids(cfg, tok)
     media = dict(patch_size=patch, pooling_kernel_size=pool, max_soft_tokens=70)
     proc = tf.Gemma4Processor(
         feature_extractor=tf.Gemma4AudioFeatureExtractor(),

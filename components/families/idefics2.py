@@ -6,7 +6,7 @@ from pathlib import Path
 
 from components.families.idefics3 import template
 from components.family import Family, ModelEntry
-from components.tiny import train_tokenizer
+from components.tiny import train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "idefics2",
@@ -58,7 +58,7 @@ def tiny(out: Path) -> None:
         perceiver_config=perceiver,
         image_token_id=tok.convert_tokens_to_ids("<image>"),
     )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    wire_special_ids(cfg, tok)
     proc = tf.Idefics2Processor(
         image_processor=tf.Idefics2ImageProcessor(
             size={"shortest_edge": 56, "longest_edge": 56}, do_image_splitting=True

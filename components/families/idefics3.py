@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import train_tokenizer
+from components.tiny import train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "idefics3",
@@ -81,7 +81,7 @@ def build_idefics(out: Path, kind: str) -> None:
             image_seq_len=4,
             chat_template=template("<|begin_of_text|>"),
         )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    wire_special_ids(cfg, tok)
     model = tf.AutoModelForImageTextToText.from_config(cfg)
     eou = tok.convert_tokens_to_ids("<end_of_utterance>")
     model.generation_config.eos_token_id = [eou] if smol else [tok.eos_token_id, eou]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import TEXT_QWEN, train_tokenizer
+from components.tiny import text_config, train_tokenizer
 
 FAMILY = Family(
     "internvl",
@@ -51,14 +51,7 @@ def tiny(out: Path) -> None:
     base = train_tokenizer(special, ["<|im_start|>", *named.values()])
     tok = tf.PreTrainedTokenizerFast(tokenizer_object=base.backend_tokenizer, extra_special_tokens=named, **special)
     image_token_id = tok.convert_tokens_to_ids("<IMG_CONTEXT>")
-    text = dict(
-        TEXT_QWEN,
-        model_type="qwen2",
-        vocab_size=len(tok),
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=None,
-    )
+    text = text_config(tok, "qwen2")
     vision = dict(
         hidden_size=32,
         intermediate_size=64,

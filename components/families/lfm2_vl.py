@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import train_tokenizer
+from components.tiny import train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "lfm2_vl",
@@ -71,7 +71,7 @@ def tiny(out: Path) -> None:
         projector_hidden_size=64,
         downsample_factor=2,
     )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    wire_special_ids(cfg, tok)
     image_processor = tf.Lfm2VlImageProcessor(
         encoder_patch_size=patch,
         downsample_factor=2,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import TEXT_QWEN, train_tokenizer
+from components.tiny import clip_vision, text_config, train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "llava_next",
@@ -44,24 +44,8 @@ def tiny(out: Path) -> None:
 
     special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
     tok = train_tokenizer(special, ["<image>"], add_bos=True)
-    text = dict(
-        TEXT_QWEN,
-        model_type="mistral",
-        vocab_size=len(tok),
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    vision = dict(
-        model_type="clip_vision_model",
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=28,
-        patch_size=14,
-        projection_dim=32,
-    )
+    text = text_config(tok, "mistral")
+    vision = clip_vision()
     pinpoints = [[28, 28], [28, 56], [56, 28]]
     cfg = tf.LlavaNextConfig(
         text_config=text,
@@ -71,7 +55,7 @@ def tiny(out: Path) -> None:
         vision_feature_select_strategy="default",
         vision_feature_layer=-1,  # real: -2; -1 so LoRA on the last tiny layer gets gradients
     )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    wire_special_ids(cfg, tok)
     improc = tf.LlavaNextImageProcessor(
         size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}, image_grid_pinpoints=pinpoints
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import ONEVISION, TEXT_QWEN, train_tokenizer
+from components.tiny import ONEVISION, text_config, train_tokenizer
 
 FAMILY = Family(
     "llava_onevision",
@@ -29,14 +29,7 @@ def tiny(out: Path) -> None:
 
     special = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
     tok = train_tokenizer(special, ["<|im_start|>", "<image>", "<video>"])
-    text = dict(
-        TEXT_QWEN,
-        model_type="qwen2",
-        vocab_size=len(tok),
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=None,
-    )
+    text = text_config(tok, "qwen2")
     vision = dict(
         model_type="siglip_vision_model",
         vision_use_head=False,  # as the real OneVision config: the pooling head is never called

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import TEXT_QWEN, train_tokenizer
+from components.tiny import TEXT_QWEN, train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "mistral3",
@@ -76,7 +76,7 @@ def tiny(out: Path) -> None:
         spatial_merge_size=2,
         vision_feature_layer=-1,
     )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    wire_special_ids(cfg, tok)
     proc = tf.PixtralProcessor(
         image_processor=tf.PixtralImageProcessor(size={"longest_edge": 56}, patch_size={"height": 14, "width": 14}),
         tokenizer=tok,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import TEXT_QWEN, train_tokenizer
+from components.tiny import clip_vision, text_config, train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "vipllava",
@@ -39,24 +39,8 @@ def tiny(out: Path) -> None:
 
     special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
     tok = train_tokenizer(special, ["<image>"], add_bos=True)
-    text = dict(
-        TEXT_QWEN,
-        model_type="llama",
-        vocab_size=len(tok),
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    vision = dict(
-        model_type="clip_vision_model",
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=28,
-        patch_size=14,
-        projection_dim=32,
-    )
+    text = text_config(tok, "llama")
+    vision = clip_vision()
     cfg = tf.VipLlavaConfig(
         text_config=text,
         vision_config=vision,
@@ -64,7 +48,7 @@ def tiny(out: Path) -> None:
         vision_feature_layers=[-1, 1],  # real: [-2, -5, -8, -11, 6] of 24 layers
         image_seq_length=4,
     )
-    cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = tok.eos_token_id, tok.pad_token_id, tok.bos_token_id
+    wire_special_ids(cfg, tok)
     proc = tf.LlavaProcessor(
         image_processor=tf.CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}),
         tokenizer=tok,
