@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 
 from components.models import supported_models_table
 
@@ -20,9 +20,10 @@ def stdout_to_stderr(active: bool = True):
         return
     sys.stdout.flush()
     saved = os.dup(1)
-    os.dup2(2, 1)
+    os.dup2(2, 1)  # what writes to the file descriptor (C code, handlers bound to the real stdout)
     try:
-        yield
+        with redirect_stdout(sys.stderr):  # what writes to sys.stdout
+            yield
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)

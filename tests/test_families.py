@@ -45,3 +45,12 @@ def test_sweep_reports_pass_and_no_entry(one_thread):
     assert rows["llava"]["status"] == "pass", rows["llava"]
     assert rows["fuyu"]["status"] == "no-entry" and "docs/add_new_model.md" in rows["fuyu"]["reason"]
     json.dumps(list(rows.values()))  # the --json output is plain data
+
+
+def test_sweep_cli_prints_pure_json(capsys, one_thread):
+    from components.cli import main
+
+    assert main(["sweep", "--json", "--only", "llava,fuyu"]) == 0  # no family with an entry fails
+    out = json.loads(capsys.readouterr().out)
+    assert out["summary"]["families_passed"] == 1 and out["summary"]["no_entry"] == 1
+    assert {r["model_type"]: r["status"] for r in out["rows"]} == {"llava": "pass", "fuyu": "no-entry"}
