@@ -134,7 +134,8 @@ def _answers(row: dict) -> list[str]:
     return [m["content"][-1]["text"] for m in row["messages"] if m["role"] == "assistant"]
 
 
-def _runs(mask: torch.Tensor) -> list[tuple[int, int]]:
+def supervised_runs(mask: torch.Tensor) -> list[tuple[int, int]]:
+    """Contiguous [start, end) runs of True in a 1-D mask."""
     out: list[tuple[int, int]] = []
     for p in mask.nonzero().flatten().tolist():
         if out and out[-1][1] == p:
@@ -180,7 +181,7 @@ def check_labels(processor, batch: dict, rows: list[dict], stops: list[str]) -> 
         _check(torch.equal(labels[b], torch.where(sup, ids[b], IGNORE_INDEX)), "labels differ from input ids")
         _check(not sup[lengths[b] :].any(), "padding is supervised")
         _check(not any(int(t) in media for t in ids[b][sup]), "a media token is supervised")
-        runs = _runs(sup)
+        runs = supervised_runs(sup)
         answers = _answers(row)
         _check(len(runs) == len(answers), f"{len(runs)} supervised runs for {len(answers)} assistant turns")
         turn_starts = [k for k, m in enumerate(row["messages"]) if m["role"] == "assistant"]

@@ -4,8 +4,6 @@ The scheduled cloud configs fail at once, with what to use instead, on the local
 resolves to ZenML's own settings classes; the stack files name real flavors and only their known config keys; the
 Dockerfile lints when hadolint is on the PATH."""
 
-import os
-import re
 import shutil
 import subprocess
 import sys
@@ -15,9 +13,9 @@ import pytest
 import yaml
 
 from components.config import load_config
+from tests.zenml_cli import zenml_env, zenml_run
 
 ROOT = Path(__file__).parent.parent
-ZENML = str(Path(sys.executable).parent / "zenml")
 CLOUD = sorted((ROOT / "configs").glob("cloud_*.yaml"))
 STACKS = sorted((ROOT / "infra" / "stacks").glob("*.yaml"))
 PIPELINE_STEPS = {"validate_dataset", "preprocess_media", "finetune", "merge_lora", "smoke_test", "register_model"}
@@ -147,32 +145,10 @@ def test_dockerfile_lints():
 @pytest.mark.slow
 def test_schedule_on_local_orchestrator_fails_at_once(tmp_path):
     """A scheduled config on the local orchestrator stops before anything runs, saying what to use instead."""
-    env = {
-        **os.environ,
-        "ZENML_CONFIG_PATH": str(tmp_path / "zenml"),
-        "ZENML_ANALYTICS_OPT_IN": "false",
-        "AUTO_OPEN_DASHBOARD": "false",
-        "PYTHONPATH": str(ROOT),
-    }
-    if not (ROOT / ".zen").exists():
-        subprocess.run([ZENML, "init"], cwd=ROOT, env=env, check=True, capture_output=True)
-    proc = subprocess.run(
-        [
-            ZENML,
-            "pipeline",
-            "run",
-            "pipelines.finetune.finetune",
-            "-c",
-            str(ROOT / "configs" / "cloud_kubernetes.yaml"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    out = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr).split())
-    assert proc.returncode != 0
+    config = str(ROOT / "configs" / "cloud_kubernetes.yaml")
+    rc, out = zenml_run(zenml_env(tmp_path / "zenml"), "pipeline", "run", "pipelines.finetune.finetune", "-c", config)
+    out = " ".join(out.split())
+    assert rc != 0
     assert "cannot run schedules" in out and "(local)" in out, out[-3000:]
     assert "kubernetes, kubeflow, vertex" in out and "docs/deploy.md" in out
     assert "Step validate_dataset" not in out  # nothing ran

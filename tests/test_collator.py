@@ -17,6 +17,7 @@ from PIL import Image
 
 from components.collator import IGNORE_INDEX, TemplateError, VLMCollator, render, render_sequences
 from components.data import Sample, to_messages
+from components.matrix import supervised_runs as runs
 
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava", "llava_onevision"]
 VIDEO_FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava_onevision"]
@@ -79,17 +80,6 @@ def answers(row: dict) -> list[str]:
 
 def expected_span(family: str, answer: str) -> str:
     return (" " if family == "llava" else "") + answer + END[family]
-
-
-def runs(mask: torch.Tensor) -> list[tuple[int, int]]:
-    """Contiguous [start, end) runs of True in a 1-D mask."""
-    out: list[tuple[int, int]] = []
-    for p in mask.nonzero().flatten().tolist():
-        if out and out[-1][1] == p:
-            out[-1] = (out[-1][0], p + 1)
-        else:
-            out.append((p, p + 1))
-    return out
 
 
 def check_labels(processor, family: str, batch: dict, rows: list[dict]) -> None:

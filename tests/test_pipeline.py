@@ -3,46 +3,27 @@
 The first run goes through all six steps and registers an MLflow model version; the second, on unchanged data,
 reuses validation and preprocessing from the cache."""
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).parent.parent
-ZENML = str(Path(sys.executable).parent / "zenml")
+from tests.zenml_cli import ROOT, zenml_run
+from tests.zenml_cli import zenml_env as isolated_env
+
 STEPS = ["validate_dataset", "preprocess_media", "finetune", "merge_lora", "smoke_test", "register_model"]
 
 
 @pytest.fixture(scope="module")
 def zenml_env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("zenml")
-    env = {
-        **os.environ,
-        "ZENML_CONFIG_PATH": str(tmp / "config"),
-        "ZENML_ANALYTICS_OPT_IN": "false",
-        "AUTO_OPEN_DASHBOARD": "false",
-        "PYTHONPATH": str(ROOT),
-    }
-    if not (ROOT / ".zen").exists():
-        subprocess.run([ZENML, "init"], cwd=ROOT, env=env, check=True, capture_output=True)
+    env = isolated_env(tmp / "config")
     return env, tmp
 
 
 def _run(env, config: Path) -> str:
-    proc = subprocess.run(
-        [ZENML, "pipeline", "run", "pipelines.finetune.finetune", "-c", str(config)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
-    assert proc.returncode == 0, out[-5000:]
+    rc, out = zenml_run(env, "pipeline", "run", "pipelines.finetune.finetune", "-c", str(config))
+    assert rc == 0, out[-5000:]
     return out
 
 

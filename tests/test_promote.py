@@ -2,7 +2,6 @@
 versions of a tiny checkpoint, `champion` moves only for a better candidate, and the champion's pyfunc answers."""
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -15,9 +14,9 @@ from components.artifacts import Checkpoint
 from components.config import RunConfig
 from components.promote import decide, promote
 from components.registry import register, registry_client
+from tests.zenml_cli import zenml_env, zenml_run
 
 ROOT = Path(__file__).parent.parent
-ZENML = str(Path(sys.executable).parent / "zenml")
 IMAGE = ROOT / "example_data" / "media" / "eval" / "img_0000.png"
 
 
@@ -157,28 +156,12 @@ def test_promote_pipeline_through_zenml(registry, tmp_path):
     config = tmp_path / "promote.yaml"
     run_cfg = {"registry": cfg.registry.model_dump(), "promotion": {"metric": "smoke_accuracy", "margin": 0.0}}
     config.write_text(yaml.safe_dump({"parameters": {"config": run_cfg}}))
-    env = {
-        **os.environ,
-        "ZENML_CONFIG_PATH": str(tmp_path / "zenml"),
-        "ZENML_ANALYTICS_OPT_IN": "false",
-        "AUTO_OPEN_DASHBOARD": "false",
-        "PYTHONPATH": str(ROOT),
-    }
-    if not (ROOT / ".zen").exists():
-        subprocess.run([ZENML, "init"], cwd=ROOT, env=env, check=True, capture_output=True)
+    env = zenml_env(tmp_path / "zenml")
     # the ZenML Model versions that register_model would have created: the champion's in production
     zenml_py = [sys.executable, "-c", ZENML_MODEL_SETUP, name, str(champion), str(cand)]
     subprocess.run(zenml_py, cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
-    proc = subprocess.run(
-        [ZENML, "pipeline", "run", "pipelines.promote.promote", "-c", str(config)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
-    assert proc.returncode == 0, out[-4000:]
+    rc, out = zenml_run(env, "pipeline", "run", "pipelines.promote.promote", "-c", str(config), timeout=300)
+    assert rc == 0, out[-4000:]
     assert "Step promote_model has finished" in out
 
     assert _alias(client, name, "candidate") == cand
