@@ -31,6 +31,9 @@ class Family:
     # Padding-free packing (components/packing.py): several samples per row, positions restarting per sample.
     # A family that cannot pack sets False and says why in `notes`.
     packing: bool = True
+    # False where the model cannot take image rows and video rows in one batch (GLM-4.xV in transformers 5.24): the
+    # trainer then forms every batch from one media kind (components/trainer.py MediaGroupedSampler).
+    mixed_media_batches: bool = True
     known_bugs: tuple[tuple[str, str], ...] = ()
     quirks: frozenset[str] = frozenset()
     notes: str = ""

@@ -292,9 +292,16 @@ class Matrix:
             except Exception as err:
                 raise MatrixFailure(f"{kind}: {err}") from err
         self.rows = list(rows.values())
-        self.batch = collator(self.rows)
-        check_labels(self.processor, self.batch, self.rows, self.stops)
-        return f"{', '.join(rows)} (+ all in one batch)"
+        # One batch of every kind, or one batch per media kind where the family cannot mix image and video rows
+        groups = [self.rows]
+        if not self.fam.mixed_media_batches:
+            groups = [[r for r in self.rows if not r["videos"]], [r for r in self.rows if r["videos"]]]
+            groups = [g for g in groups if g]
+        self.batches = [collator(g) for g in groups]
+        for batch, group in zip(self.batches, groups, strict=True):
+            check_labels(self.processor, batch, group, self.stops)
+        together = "all in one batch" if len(groups) == 1 else "one batch per media kind"
+        return f"{', '.join(rows)} (+ {together})"
 
     def stage_limits(self) -> str:
         return check_limits(self.fam, self.workdir)
@@ -312,18 +319,18 @@ class Matrix:
             parts[part_of(n.removeprefix("base_model.model."), self.fam)] += 1
         _check(all(parts.values()), f"trainable tensors per part: {parts}")
         opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=1e-2)
-        batch = _to_model(self.batch, self.model)
+        batches = [_to_model(b, self.model) for b in self.batches]
         losses = []
         for _ in range(STEPS):
             opt.zero_grad()
-            loss = self.model(**batch).loss
+            loss = sum(self.model(**b).loss for b in batches)
             _check(torch.isfinite(loss).item(), f"loss is {loss.item()}")
             loss.backward()
             opt.step()
             losses.append(loss.item())
         self.model.eval()
         with torch.no_grad():
-            final = self.model(**batch).loss.item()
+            final = sum(self.model(**b).loss.item() for b in batches)
         _check(final < losses[0], f"loss did not fall in {STEPS} steps: {losses[0]:.4f} -> {final:.4f}")
         after = dict(self.model.named_parameters())
         unchanged = [n for n in trainable if torch.equal(before[n], after[n])]
@@ -349,9 +356,11 @@ class Matrix:
         merged_dir, probe_diff = merge_checkpoint(adapter, self.workdir / "merged", atol=LOGIT_ATOL)
         merged, _ = load_model(str(merged_dir), dtype=torch.float32, trust_remote_code=self.fam.remote_code)
         merged.eval()
-        batch = _to_model(self.batch, merged)
+        diff = 0.0
         with torch.no_grad():
-            diff = (merged(**batch).logits - self.model(**batch).logits).abs().max().item()
+            for b in self.batches:
+                b = _to_model(b, merged)
+                diff = max(diff, (merged(**b).logits - self.model(**b).logits).abs().max().item())
         _check(diff <= LOGIT_ATOL, f"merged logits differ from adapter logits by {diff:.2e}")
         self.merged_dir = merged_dir
         return f"max |logit diff| {diff:.1e} (probe {probe_diff:.1e})"

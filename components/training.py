@@ -312,13 +312,18 @@ def fast_trainer(cfg: TrainConfig, fam: Family, collator: VLMCollator, train_ds:
 
     if cfg.packing and not fam.packing:
         raise ValueError(f"family {fam.name} cannot pack: {fam.notes}")
-    if not (cfg.packing or cfg.chunked_loss or cfg.group_by_length):
+    if not (cfg.packing or cfg.chunked_loss or cfg.group_by_length or not fam.mixed_media_batches):
         return Trainer, {}
     from components.packing import sample_lengths
     from components.trainer import LmmsTrainer
 
     lengths = sample_lengths(train_ds, collator) if cfg.group_by_length else None
-    return LmmsTrainer, {"chunked_loss": cfg.chunked_loss, "loss_chunk_size": cfg.loss_chunk_size, "lengths": lengths}
+    return LmmsTrainer, {
+        "chunked_loss": cfg.chunked_loss,
+        "loss_chunk_size": cfg.loss_chunk_size,
+        "lengths": lengths,
+        "group_media": not fam.mixed_media_batches,
+    }
 
 
 def loss_curve_png(log_history: list[dict], path: str | Path) -> Path:

@@ -267,3 +267,38 @@ def test_train_writes_safetensors_checkpoint_that_generates(tmp_path, family, mo
     msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTIONS[0][0]}]}]
     out = generate(model, processor, msgs, [imgs["img0.png"]], max_new_tokens=4)
     assert isinstance(out, str)
+
+
+def test_media_grouped_sampler_never_mixes_kinds():
+    from components.trainer import MediaGroupedSampler
+
+    kinds = ["video" if i % 3 == 0 else "other" for i in range(14)]  # 5 video rows, 9 others
+    sampler = MediaGroupedSampler(kinds, batch_size=4, seed=1)
+    order = list(sampler)
+    batches = [order[i : i + 4] for i in range(0, len(order), 4)]
+    assert all(len(b) == 4 and len({kinds[i] for i in b}) == 1 for b in batches)  # full batches of one kind
+    assert set(order) == set(range(14))  # every row is seen; a kind's last batch is topped up from the same kind
+    sampler.set_epoch(1)
+    assert list(sampler) != order and sorted(set(sampler)) == list(range(14))
+
+
+def test_family_without_mixed_media_batches_trains_on_image_and_video_rows(tmp_path, tiny_path):
+    """GLM-4.1V cannot take image and video rows in one batch (transformers 5.24): train() forms batches per kind."""
+    rng = np.random.default_rng(0)
+    imgs = {f"img{i}.png": image(200 + i) for i in range(6)}
+    vids = {f"vid{i}.mp4": rng.integers(0, 256, (4, 56, 56, 3), dtype=np.uint8) for i in range(3)}
+    samples = [
+        Sample(i, str(i), None, [("user", "<image>\nWhat colour?"), ("assistant", "red")], images=[f"img{i}.png"])
+        for i in range(6)
+    ] + [
+        Sample(6 + i, None, None, [("user", "<video>\nWhere?"), ("assistant", "left")], videos=[f"vid{i}.mp4"])
+        for i in range(3)
+    ]
+    ds = RowsDataset(samples, imgs.__getitem__, vids.__getitem__)
+    cfg = RunConfig(
+        model={"model_id": str(tiny_path("glm4v")), "family": "glm4v"},
+        data=DataConfig(num_workers=0),
+        train=TrainConfig(precision="fp32", epochs=1, per_device_batch_size=4, lora=LoraConfig(r=4, alpha=8)),
+    )
+    result = train(cfg, str(tiny_path("glm4v")), ds, None, tmp_path)
+    assert result.metrics["global_step"] == 3  # 6 image rows -> 2 batches, 3 video rows -> 1 (topped up to 4)

@@ -10,11 +10,10 @@ from components.tiny import ids_of, train_tokenizer
 
 # Video frames reuse `<|image|>`; the model tells them apart only through mm_token_type_ids, which the placeholder
 # mask ignores (upstream, shared by GLM-4.1V / 4.5V / 4.6V in transformers 5.24).
-GLM_MIXED_MEDIA = (
-    "Image features and image tokens do not match",
-    "transformers 5.24 GLM-4.1V/4.5V/4.6V get_placeholder_mask counts video-frame tokens (reusing `<|image|>`) as "
-    "image tokens, so a batch holding both images and a video fails; batches with only images or only videos work.",
-)
+# transformers 5.24 GLM-4.1V/4.5V/4.6V get_placeholder_mask counts video-frame tokens (reusing `<|image|>`) as image
+# tokens, so a batch holding both images and a video fails ("Image features and image tokens do not match"); batches
+# with only images or only videos work. The families declare mixed_media_batches=False, so the trainer forms every
+# batch from one media kind.
 
 FAMILY = Family(
     "glm4v",
@@ -23,7 +22,7 @@ FAMILY = Family(
     projector=("model.visual.downsample", "model.visual.merger"),
     llm=("model.language_model",),
     video=True,
-    known_bugs=(GLM_MIXED_MEDIA,),
+    mixed_media_batches=False,  # see glm4v.py: image and video rows never share a batch
     notes="The real template ends an assistant turn at the next role token (`<|user|>`, supervised as the stop); "
     "the last turn gets EOS.",
 )
