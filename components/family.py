@@ -34,6 +34,8 @@ class Family:
     # False where the model cannot take image rows and video rows in one batch (GLM-4.xV in transformers 5.24): the
     # trainer then forms every batch from one media kind (components/trainer.py MediaGroupedSampler).
     mixed_media_batches: bool = True
+    # False where the chat template refuses system messages (Molmo 2): validation rejects rows that carry one.
+    system_prompt: bool = True
     known_bugs: tuple[tuple[str, str], ...] = ()
     quirks: frozenset[str] = frozenset()
     notes: str = ""

@@ -114,6 +114,8 @@ def matrix_rows(fam: Family) -> dict[str, dict]:
     }
     if not fam.images:
         rows = {k: v for k, v in rows.items() if not v.get("images")}
+    if not fam.system_prompt:
+        rows.pop("system")
     if fam.multi_image:
         rows["multi_image"] = {
             "messages": [_user("image", "image", "Which image is red?"), _assistant("the first one")],
@@ -248,6 +250,10 @@ def check_limits(fam: Family, workdir: Path) -> str:
             "conversations": [{"from": "human", "value": "<image>\n<image>\nSame?"}, {"from": "gpt", "value": "no"}],
         },
         {"conversations": [{"from": "human", "value": "Two plus two?"}, {"from": "gpt", "value": "four"}]},
+        {
+            "system_prompt": "Answer with one word.",
+            "conversations": [{"from": "human", "value": "Two plus two?"}, {"from": "gpt", "value": "four"}],
+        },
     ]
     _write_media(workdir)
     path = workdir / "rows.json"
@@ -256,6 +262,7 @@ def check_limits(fam: Family, workdir: Path) -> str:
     _, report = validate_samples(path, cfg, model_limits=fam)
     bad = {i.index: i for i in report.issues}
     expect_bad = {0: not fam.images, 1: not fam.video, 2: not (fam.images and fam.multi_image), 3: False}
+    expect_bad[4] = not fam.system_prompt
     for idx, should in expect_bad.items():
         _check((idx in bad) == should, f"row {idx}: rejected={idx in bad}, expected {should} ({bad.get(idx)})")
         if should:

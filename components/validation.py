@@ -276,6 +276,8 @@ def _limit_problems(sample: Sample, limits: Any) -> list[Problem]:
         problems.append(("unsupported_image", f"image input, but {who} does not take images"))
     elif len(sample.images) > 1 and not _limit(limits, "multi_image"):
         problems.append(("too_many_images", f"{len(sample.images)} images, but {who} takes one image per row"))
+    if sample.system_prompt and not _limit(limits, "system_prompt"):
+        problems.append(("unsupported_system_prompt", f"a system prompt, but {who}'s chat template takes none"))
     return problems
 
 
