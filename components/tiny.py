@@ -224,10 +224,15 @@ def build_tiny(family: str, seed: int = 0, root: Path | None = None) -> Path:
         raise ValueError(f"No tiny recipe for family {family!r}; have {sorted(RECIPES)}")
 
     import inspect
+    import re
     import sys
 
-    # The key covers the recipe's module and this one, so editing a recipe rebuilds its checkpoint.
-    sources = inspect.getsource(sys.modules[RECIPES[family].__module__]) + inspect.getsource(sys.modules[__name__])
+    # The key covers the recipe's module, the family modules it imports from (shared builders and templates) and this
+    # one, so editing any of them rebuilds the checkpoint.
+    recipe = inspect.getsource(sys.modules[RECIPES[family].__module__])
+    shared = sorted(set(re.findall(r"^from (components\.families\.\w+) import", recipe, flags=re.M)))
+    sources = recipe + "".join(inspect.getsource(sys.modules[m]) for m in shared)
+    sources += inspect.getsource(sys.modules[__name__])
     stamp = f"{family}-{seed}-{RECIPE_VERSION}-{transformers.__version__}-{sources}"
     key = hashlib.sha256(stamp.encode()).hexdigest()[:12]
     out = (root or cache_root()) / "tiny" / f"{family}-{key}"
