@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import text_config, train_tokenizer, wire_special_ids
+from components.tiny import siglip_vision, text_config, train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "cohere2_vision",
@@ -70,16 +70,7 @@ def tiny(out: Path) -> None:
     ]
     tok = train_tokenizer(special, extra, add_bos=True)
     text = text_config(tok, "cohere2")
-    vision = dict(
-        model_type="siglip_vision_model",
-        vision_use_head=False,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=56,
-        patch_size=14,
-    )
+    vision = siglip_vision(vision_use_head=False, image_size=56)
     cfg = tf.Cohere2VisionConfig(
         text_config=text,
         vision_config=vision,

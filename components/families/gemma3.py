@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import train_tokenizer, wire_special_ids
+from components.tiny import siglip_vision, train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "gemma3",
@@ -78,16 +78,7 @@ def tiny(out: Path) -> None:
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
     )
-    vision = dict(
-        model_type="siglip_vision_model",
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=56,
-        patch_size=14,
-        vision_use_head=False,
-    )
+    vision = siglip_vision(image_size=56, vision_use_head=False)
     cfg = tf.Gemma3Config(
         text_config=text,
         vision_config=vision,

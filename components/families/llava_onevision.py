@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import ONEVISION, text_config, train_tokenizer
+from components.tiny import ONEVISION, siglip_vision, text_config, train_tokenizer
 
 FAMILY = Family(
     "llava_onevision",
@@ -30,16 +30,7 @@ def tiny(out: Path) -> None:
     special = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
     tok = train_tokenizer(special, ["<|im_start|>", "<image>", "<video>"])
     text = text_config(tok, "qwen2")
-    vision = dict(
-        model_type="siglip_vision_model",
-        vision_use_head=False,  # as the real OneVision config: the pooling head is never called
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=28,
-        patch_size=14,
-    )
+    vision = siglip_vision(vision_use_head=False)
     pinpoints = [[28, 28], [28, 56], [56, 28]]
     cfg = tf.LlavaOnevisionConfig(
         text_config=text,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.family import Family, ModelEntry
-from components.tiny import TEXT_QWEN, train_tokenizer, wire_special_ids
+from components.tiny import text_config, train_tokenizer, wire_special_ids
 
 FAMILY = Family(
     "mistral3",
@@ -49,16 +49,7 @@ def tiny(out: Path) -> None:
     special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
     extra = ["[INST]", "[/INST]", "[IMG]", "[IMG_BREAK]", "[IMG_END]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"]
     tok = train_tokenizer(special, extra, add_bos=True)
-    text = dict(
-        TEXT_QWEN,
-        model_type="mistral",
-        head_dim=16,
-        sliding_window=None,
-        vocab_size=len(tok),
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
+    text = text_config(tok, "mistral", head_dim=16, sliding_window=None)
     vision = dict(
         model_type="pixtral",
         hidden_size=32,

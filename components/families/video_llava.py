@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from components.families.llava_next_video import TEMPLATE as VICUNA_VIDEO
 from components.family import Family, ModelEntry
 from components.tiny import clip_vision, text_config, train_tokenizer, wire_special_ids
 
@@ -23,15 +24,8 @@ MODELS = [
     ModelEntry("video-llava-7b", "video_llava", "LanguageBind/Video-LLaVA-7B-hf"),
 ]
 
-# Vicuna format as the -hf checkpoint is prompted: `USER: <video>\ntext ASSISTANT: answer `; media of a turn before its
-# text; a system message as bare text; no end-of-turn token.
-TEMPLATE = (
-    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': ' }}{% endif %}"
-    "{% for c in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
-    "{% for c in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>\n' }}{% endfor %}"
-    "{% for c in message['content'] | selectattr('type', 'equalto', 'text') %}{{ c['text'] + ' ' }}{% endfor %}"
-    "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-)
+# The same Vicuna format as LLaVA-NeXT-Video's 7B checkpoint: `USER: <video>\ntext ASSISTANT: answer `; no end-of-turn
+# token.
 
 
 def tiny(out: Path) -> None:
@@ -60,7 +54,7 @@ def tiny(out: Path) -> None:
         patch_size=14,
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,
-        chat_template=TEMPLATE,
+        chat_template=VICUNA_VIDEO,
     )
     model = tf.AutoModelForImageTextToText.from_config(cfg)
     model.generation_config.eos_token_id = tok.eos_token_id
