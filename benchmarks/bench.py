@@ -151,7 +151,7 @@ def bench_model(workdir: Path, hidden: int = 256, layers: int = 4) -> str:
     which would hide what padding costs. The processor, tokenizer and vision tower are the test checkpoint's."""
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
-    from components.tiny import build_tiny
+    from components.models.tiny.build import build_tiny
 
     tiny = build_tiny("qwen2_vl")
     cfg = AutoConfig.from_pretrained(tiny)
@@ -172,11 +172,12 @@ def prepare(workdir: Path, n: int) -> dict:
     """Data, tiny model, media cache and the padded length for (a); written to workdir/spec.json."""
     import torch
 
-    from components.collator import VLMCollator
-    from components.data import Sample, to_messages
-    from components.media import load_image, load_video
-    from components.media_cache import MediaSettings, preprocess
-    from components.models import load_processor
+    from components.artifacts import Sample
+    from components.data.collator import VLMCollator
+    from components.data.media import load_image, load_video
+    from components.data.media_cache import MediaSettings, preprocess
+    from components.data.rows import to_messages
+    from components.models.loading import load_processor
 
     rows = make_data(workdir, n)
     torch.manual_seed(0)
@@ -228,7 +229,7 @@ class PadToMaxLength:
     def __call__(self, rows):
         import torch
 
-        from components.collator import IGNORE_INDEX
+        from components.data.collator import IGNORE_INDEX
 
         batch = self.collator(rows)
         extra = self.max_length - batch["input_ids"].shape[1]
@@ -243,15 +244,16 @@ def run_arm(arm: str, workdir: Path, steps: int, batch_size: int, workers: int, 
     import torch
     from torch.utils.data import DataLoader
 
-    from components import media
-    from components.collator import VLMCollator, stop_tokens
+    from components.artifacts import Sample
     from components.config import TrainConfig
-    from components.data import Sample
-    from components.loss import model_loss
-    from components.media_cache import load_cached_image, load_cached_video
-    from components.models import load_model, load_processor
-    from components.packing import PackingCollator, pad_fraction, supervised_tokens
-    from components.training import RowsDataset, apply_trainable
+    from components.data import media
+    from components.data.collator import VLMCollator, stop_tokens
+    from components.data.media_cache import load_cached_image, load_cached_video
+    from components.models.loading import load_model, load_processor
+    from components.train.loss import model_loss
+    from components.train.packing import PackingCollator, pad_fraction, supervised_tokens
+    from components.train.parts import apply_trainable
+    from components.train.recipe import RowsDataset
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -328,8 +330,8 @@ def run_arm(arm: str, workdir: Path, steps: int, batch_size: int, workers: int, 
 def run_loss(kind: str, vocab: int, tokens: int, hidden: int, head_trainable: bool, chunk_size: int) -> dict:
     import torch
 
-    from components.collator import IGNORE_INDEX
-    from components.loss import chunked_cross_entropy, full_logits_cross_entropy
+    from components.data.collator import IGNORE_INDEX
+    from components.train.loss import chunked_cross_entropy, full_logits_cross_entropy
 
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)

@@ -182,7 +182,7 @@ def run(name, cfg, patch, steps, tokens, device, attn) -> dict:
     import transformers as tf
     from peft import LoraConfig, get_peft_model
 
-    from components.loss import model_loss
+    from components.train.loss import model_loss
 
     torch.manual_seed(0)
     model = tf.AutoModelForImageTextToText.from_config(cfg, dtype=torch.bfloat16, attn_implementation=attn).to(device)

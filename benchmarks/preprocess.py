@@ -3,7 +3,7 @@
     python benchmarks/preprocess.py [--json] [--limit N] [--workers W] [--repeats R]
 
 Reads the example dataset's rows (example_data/train.json + eval.json), and preprocesses their media with the default
-settings of the run config (components.media_cache.preprocess_samples, as the preprocess_media step does) into an
+settings of the run config (components.data.media_cache.preprocess_samples, as the preprocess_media step does) into an
 empty temporary cache: the first run decodes every file (all misses), the second finds every file in the cache (all
 hits; it still hashes every source file to find its key). Videos and images are measured separately; the videos are
 the figure of merit. Each pass uses a fresh empty cache; the best of --repeats passes is reported.
@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from components.config import DataConfig  # noqa: E402
-from components.data import parse_row, read_rows  # noqa: E402
-from components.media_cache import MediaSettings, preprocess_samples  # noqa: E402
+from components.data.media_cache import MediaSettings, preprocess_samples  # noqa: E402
+from components.data.rows import parse_row, read_rows  # noqa: E402
 
 
 def example_samples(limit: int | None = None) -> list:

@@ -1,14 +1,36 @@
-"""Plain data types that travel between pipeline steps (materialized by materializers/, no ZenML here)."""
+"""Plain data types that travel between pipeline steps (materialized by materializers/, no ZenML here), and the
+record we write next to every checkpoint."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
-from components.data import Sample
+
+@dataclass
+class Sample:
+    index: int
+    id: str | None
+    system_prompt: str | None
+    turns: list[tuple[str, str]]  # (role, text) with role in {"user", "assistant"}
+    images: list[str] = field(default_factory=list)
+    videos: list[str] = field(default_factory=list)
+    raw: dict = field(default_factory=dict)
+    # Per-row media overrides: a row's own "max_frames", or what validation shrank the row to (on_overlength: shrink).
+    max_frames: int | None = None
+    max_pixels: int | None = None
+
+    @property
+    def modality(self) -> str:
+        if self.videos:
+            return "video"
+        if len(self.images) > 1:
+            return "multi_image"
+        return "image" if self.images else "text"
 
 
 @dataclass
@@ -51,10 +73,6 @@ class PreparedDataset:
     def image_paths(self) -> list[str]:
         return sorted({p for s in self.train + self.eval for p in s.images})
 
-    @property
-    def video_paths(self) -> list[str]:
-        return sorted({p for s in self.train + self.eval for p in s.videos})
-
 
 @dataclass
 class MediaCache:
@@ -89,11 +107,43 @@ class Checkpoint:
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike) -> Checkpoint:
-        meta = Path(path) / "lmms_train.json"
-        info = json.loads(meta.read_text()) if meta.exists() else {}
+        meta = CheckpointMeta.read(path)
         return cls(
             str(path),
             is_adapter=(Path(path) / "adapter_config.json").exists(),
-            base_model=info.get("base_model"),
-            family=info.get("family"),
+            base_model=meta.base_model if meta else None,
+            family=meta.family if meta else None,
         )
+
+
+@dataclass
+class CheckpointMeta:
+    """`lmms_train.json`, written beside every checkpoint we produce (trained, merged, matrix adapters): what it came
+    from and how to load it again (merge, inference and the pyfunc model read it)."""
+
+    family: str
+    base_model: str | None = None  # the model it was trained from (an adapter's base)
+    is_adapter: bool = False
+    trust_remote_code: bool = False
+    revision: str | None = None
+    merged_from: str | None = None
+    world_size: int | None = None
+    strategy: str | None = None
+    global_step: int | None = None
+    resumed_from: str | None = None
+
+    FILE: ClassVar[str] = "lmms_train.json"
+
+    def write(self, directory: str | os.PathLike) -> Path:
+        path = Path(directory) / self.FILE
+        path.write_text(json.dumps(asdict(self), indent=2))
+        return path
+
+    @classmethod
+    def read(cls, directory: str | os.PathLike) -> CheckpointMeta | None:
+        path = Path(directory) / cls.FILE
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -6,10 +6,11 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 from contextlib import contextmanager, redirect_stdout
 
-from components.models import supported_models_table
+from components.models.catalog import supported_models_table
 
 
 @contextmanager
@@ -33,7 +34,7 @@ def stdout_to_stderr(active: bool = True):
 def cmd_models(args) -> int:
     rows = supported_models_table()
     if args.markdown:
-        from components.models import supported_models_markdown
+        from components.models.catalog import supported_models_markdown
 
         print(supported_models_markdown(), end="")
         return 0
@@ -50,8 +51,8 @@ def cmd_models(args) -> int:
 
 def cmd_validate(args) -> int:
     from components.config import load_config, parse_config
-    from components.prepare import prepare_dataset
-    from components.validation import DatasetInvalid
+    from components.data.prepare import prepare_dataset
+    from components.data.validation import DatasetInvalid
 
     cfg = load_config(args.config) if args.config else parse_config({})
     data = cfg.data.model_copy(update={"train_path": args.data, "eval_path": None, "on_invalid": "fail"})
@@ -76,7 +77,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from components.merge import merge_checkpoint
+    from components.release.merge import merge_checkpoint
 
     out, diff = merge_checkpoint(args.adapter, args.output)
     print(f"merged into {out} (max |logit diff| vs adapter: {diff:.2e})")
@@ -84,8 +85,8 @@ def cmd_merge(args) -> int:
 
 
 def cmd_infer(args) -> int:
-    from components import media
-    from components.inference import generate, load_for_inference
+    from components.data import media
+    from components.release.inference import generate, load_for_inference
 
     model, processor = load_for_inference(args.checkpoint)
     content = [{"type": "image"} for _ in args.image] + [{"type": "video"} for _ in args.video]
@@ -125,9 +126,9 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from benchmarks.bench import main as bench_main
-
-    return bench_main(args.extra + (["--json"] if args.json else []))
+    # The benchmark lives outside the library (benchmarks/bench.py); run its module entry, do not import it.
+    cmd = [sys.executable, "-m", "benchmarks.bench", *args.extra, *(["--json"] if args.json else [])]
+    return subprocess.call(cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

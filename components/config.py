@@ -5,6 +5,7 @@ YAML files only select and override these fields; unknown keys are rejected with
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +13,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 INFRA = Path(__file__).resolve().parent.parent / "infra"
+
+
+def cache_root() -> Path:
+    """Where lmms keeps its caches (tiny checkpoints, preprocessed media): $LMMS_CACHE, else ~/.cache/lmms-pipeline."""
+    return Path(os.environ.get("LMMS_CACHE", Path.home() / ".cache" / "lmms-pipeline"))
 
 
 class _Strict(BaseModel):

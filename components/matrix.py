@@ -19,12 +19,23 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
+from PIL import Image
+from transformers.models.auto import modeling_auto as auto
 
-from components.collator import IGNORE_INDEX, VLMCollator, stop_tokens
-from components.config import TrainConfig
-from components.family import Family
+from components.artifacts import CheckpointMeta
+from components.config import DataConfig, TrainConfig
+from components.data.collator import IGNORE_INDEX, VLMCollator, stop_tokens
+from components.data.validation import validate_samples
+from components.models.catalog import FAMILIES
+from components.models.family import Family
+from components.models.loading import load_model, load_processor, upstream_bugs
+from components.models.tiny.build import build_tiny, recipe_for
+from components.release.inference import generate, load_for_inference
+from components.release.merge import merge_checkpoint
+from components.train.parts import apply_trainable, part_of
 
 STEPS = 5
 LOGIT_ATOL = 1e-4
@@ -64,7 +75,6 @@ def _check(cond: bool, msg: str) -> None:
 
 
 def _image(seed: int):
-    from PIL import Image
 
     rng = np.random.default_rng(seed)
     colour = tuple(int(c) for c in rng.integers(0, 256, 3))
@@ -218,7 +228,6 @@ def _to_model(batch: dict, model) -> dict:
 
 
 def _write_media(root: Path) -> None:
-    import av
 
     _image(0).save(root / "a.png")
     _image(1).save(root / "b.png")
@@ -233,8 +242,6 @@ def _write_media(root: Path) -> None:
 
 def check_limits(fam: Family, workdir: Path) -> str:
     """Rows a family cannot take (video, several images) are rejected by validation, with a reason naming it."""
-    from components.config import DataConfig
-    from components.validation import validate_samples
 
     rows = [
         {
@@ -280,7 +287,6 @@ class Matrix:
         return f"{self.path.name} ({n / 1e6:.1f} MB)"
 
     def stage_load(self) -> str:
-        from components.models import load_model, load_processor
 
         remote = self.fam.remote_code  # the per-model opt-in a user gives such a checkpoint
         self.model, fam = load_model(str(self.path), dtype=torch.float32, trust_remote_code=remote)
@@ -314,7 +320,6 @@ class Matrix:
         return check_limits(self.fam, self.workdir)
 
     def stage_train(self) -> str:
-        from components.training import apply_trainable, part_of
 
         cfg = TrainConfig(llm="lora", vision="lora", projector="full", lora={"r": 4, "alpha": 8, "dropout": 0.0})
         self.model = apply_trainable(self.model, self.fam, cfg)
@@ -352,14 +357,13 @@ class Matrix:
         return f"loss {losses[0]:.3f} -> {final:.3f}; trainable tensors {parts}{note}"
 
     def stage_merge(self) -> str:
-        from components.merge import merge_checkpoint
-        from components.models import load_model
 
         adapter = self.workdir / "adapter"
         self.model.save_pretrained(adapter)
         self.processor.save_pretrained(adapter)
-        meta = {"base_model": str(self.path), "is_adapter": True, "trust_remote_code": self.fam.remote_code}
-        (adapter / "lmms_train.json").write_text(json.dumps(meta))
+        CheckpointMeta(self.fam.name, str(self.path), is_adapter=True, trust_remote_code=self.fam.remote_code).write(
+            adapter
+        )
         merged_dir, probe_diff = merge_checkpoint(adapter, self.workdir / "merged", atol=LOGIT_ATOL)
         merged, _ = load_model(str(merged_dir), dtype=torch.float32, trust_remote_code=self.fam.remote_code)
         merged.eval()
@@ -373,7 +377,6 @@ class Matrix:
         return f"max |logit diff| {diff:.1e} (probe {probe_diff:.1e})"
 
     def stage_generate(self) -> str:
-        from components.inference import generate, load_for_inference
 
         model, processor = load_for_inference(self.merged_dir)
         row = next(iter(matrix_rows(self.fam).values()))
@@ -387,8 +390,6 @@ class Matrix:
 
 def run_matrix(family: str, workdir: Path | None = None, build: Callable[[], Path] | None = None) -> MatrixResult:
     """Run every stage for `family`; the first failing stage ends the run with its reason."""
-    from components.models import FAMILIES, upstream_bugs
-    from components.tiny import build_tiny
 
     fam = FAMILIES[family]
     result = MatrixResult(family, ",".join(fam.model_types))
@@ -417,7 +418,6 @@ def run_matrix(family: str, workdir: Path | None = None, build: Callable[[], Pat
 def architectures() -> dict[str, str]:
     """model_type -> class name for every image-text-to-text and multimodal-LM architecture of the installed
     transformers."""
-    from transformers.models.auto import modeling_auto as auto
 
     out = dict(auto.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES)
     for k, v in getattr(auto, "MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES", {}).items():
@@ -427,7 +427,6 @@ def architectures() -> dict[str, str]:
 
 def sweep(only: list[str] | None = None, progress: Callable[[dict], None] | None = None) -> list[dict]:
     """One row per architecture: `pass`, `fail` (stage and reason) or `no-entry` (no family covers it)."""
-    from components.models import FAMILIES, RECIPES
 
     by_type = {t: f for f in FAMILIES.values() for t in f.model_types}
     rows, done = [], set()
@@ -440,7 +439,7 @@ def sweep(only: list[str] | None = None, progress: Callable[[dict], None] | None
             row |= {"status": "no-entry", "reason": "no family entry covers this model_type (docs/add_new_model.md)"}
         elif fam.name in done:
             row |= {"status": "covered", "reason": f"covered by the {fam.name} matrix run"}
-        elif fam.name not in RECIPES:
+        elif recipe_for(fam.name) is None:
             row |= {"status": "fail", "reason": "family has no tiny recipe, so the matrix cannot run offline"}
         else:
             done.add(fam.name)

@@ -7,7 +7,7 @@ Run: `zenml pipeline run pipelines.finetune.finetune -c configs/demo.yaml`. The 
 from zenml import pipeline
 
 from components.config import RunConfig
-from components.prepare import dataset_fingerprint
+from components.data.prepare import dataset_fingerprint
 from pipelines.guards import require_schedulable_stack
 from steps.finetune import finetune as finetune_step
 from steps.merge_lora import merge_lora

@@ -7,10 +7,10 @@ from zenml.types import HTMLString
 import materializers  # noqa: F401
 from components.artifacts import Checkpoint, MediaCache, PreparedDataset
 from components.config import RunConfig
-from components.launch import launch_training
-from components.prepare import resolve_model_path
-from components.resume import run_dir
-from components.training import loss_curve_png
+from components.models.loading import ModelRef
+from components.train.launch import launch_training
+from components.train.recipe import loss_curve_png
+from components.train.resume import run_dir
 from steps import LIBRARY_CACHE
 
 
@@ -21,9 +21,9 @@ def finetune(
     """HF Trainer + PEFT on the cached media, in one or several processes (`train.distributed`); returns the final
     model or adapter with its processor. A retry of this step resumes from the last complete checkpoint in the
     run directory (`steps.finetune.retry` in the YAML)."""
-    model_path = resolve_model_path(config)
-    out_dir = run_dir(config, dataset.content_hash(), model_path)
-    result = launch_training(config, model_path, dataset, media_cache, out_dir)
+    model = ModelRef.from_config(config.model)
+    out_dir = run_dir(config, dataset.content_hash(), model.path)
+    result = launch_training(config, model, dataset, media_cache, out_dir)
     log_metadata(metadata=result.metrics)
     evals = [h["eval_loss"] for h in result.log_history if "eval_loss" in h]
     if evals:

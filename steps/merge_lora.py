@@ -5,7 +5,7 @@ from zenml import log_metadata, step
 
 import materializers  # noqa: F401
 from components.artifacts import Checkpoint
-from components.merge import merge_checkpoint
+from components.release.merge import merge_checkpoint
 from steps import LIBRARY_CACHE
 
 

@@ -5,9 +5,8 @@ from zenml import log_metadata, step
 
 import materializers  # noqa: F401
 from components.artifacts import MediaCache, PreparedDataset
-from components.config import RunConfig
-from components.media_cache import MediaSettings, preprocess_samples
-from components.tiny import cache_root
+from components.config import RunConfig, cache_root
+from components.data.media_cache import MediaSettings, preprocess_samples
 from steps import LIBRARY_CACHE
 
 

@@ -6,8 +6,8 @@ from zenml.enums import ModelStages
 from zenml.logger import get_logger
 
 from components.config import RunConfig
-from components.promote import promote
-from components.registry import registry_client
+from components.release.promote import promote
+from components.release.registry import registry_client
 
 logger = get_logger(__name__)
 
@@ -31,8 +31,8 @@ def _zenml_model_version(name: str, version: int):
 def promote_model(
     config: RunConfig, registered: dict | None = None, version: int | None = None
 ) -> Annotated[dict, "promotion"]:
-    """Promote the candidate to `champion` if it beats the current one (see components/promote.py); the ZenML Model
-    stage follows: production for a new champion (the old one is archived), archived for a rejected candidate."""
+    """Promote the candidate to `champion` if it beats the current one (see components/release/promote.py); the ZenML
+    Model stage follows: production for a new champion (the old one is archived), archived for a rejected candidate."""
     config = _with_stack_tracking_uri(config)
     client = registry_client(config)
     name = config.registry.model_name

@@ -6,7 +6,7 @@ from zenml.client import Client
 import materializers  # noqa: F401
 from components.artifacts import Checkpoint
 from components.config import RunConfig
-from components.registry import register
+from components.release.registry import register
 
 
 @step(enable_cache=False)

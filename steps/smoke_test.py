@@ -6,9 +6,9 @@ from zenml.types import HTMLString
 import materializers  # noqa: F401
 from components.artifacts import Checkpoint, MediaCache, PreparedDataset
 from components.config import RunConfig
-from components.prepare import cached_loaders, cached_rows
-from components.smoke import smoke_html
-from components.smoke import smoke_test as run_smoke
+from components.data.prepare import cached_loaders, cached_rows
+from components.release.smoke import smoke_html
+from components.release.smoke import smoke_test as run_smoke
 from steps import LIBRARY_CACHE
 
 

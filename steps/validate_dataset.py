@@ -6,7 +6,7 @@ from zenml.types import HTMLString
 import materializers  # noqa: F401  (registers the materializers)
 from components.artifacts import PreparedDataset
 from components.config import RunConfig
-from components.prepare import prepare_dataset
+from components.data.prepare import prepare_dataset
 from steps import LIBRARY_CACHE
 
 

@@ -17,8 +17,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from components.artifacts import Sample
 from components.config import DataConfig
-from components.data import Sample
 
 MAX_IMAGE_PIXELS = 10_000  # valid images are at most 64x64
 MAX_LENGTH = 512
@@ -44,7 +44,7 @@ def fake_token_length(sample: Sample) -> tuple[int, int]:
     """Stands in for the processor: one token per character, answers supervised; some ids misbehave on purpose."""
     if sample.id == "encode_error":
         raise ValueError("processor failed: image token count does not match")
-    if sample.id == "collator_all_masked":  # what components.collator raises for a row without supervised tokens
+    if sample.id == "collator_all_masked":  # what components.data.collator raises for a row without supervised tokens
         raise ValueError(f"row {sample.index}: every label is masked (no assistant tokens)")
     num_tokens = sum(len(text) for _, text in sample.turns) + len(sample.system_prompt or "")
     supervised = sum(len(text) for role, text in sample.turns if role == "assistant")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from components.tiny import build_tiny
+from components.models.tiny.build import build_tiny
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from components.collator import IGNORE_INDEX, TemplateError, VLMCollator, render, render_sequences
-from components.data import Sample, to_messages
+from components.artifacts import Sample
+from components.data.collator import IGNORE_INDEX, TemplateError, VLMCollator, render, render_sequences
+from components.data.rows import to_messages
 from components.matrix import supervised_runs as runs
 
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava", "llava_onevision"]
@@ -276,12 +277,16 @@ REAL_TEMPLATE_TABLE: dict[tuple[str, str], dict] = {
     # Thinking off (the default): the generation prompt opens an empty thought channel the history never contains.
     ("gemma4", ""): dict(end="<turn|>", per_turn=set(STRING_CASES)),
     ("gemma4", "thinking"): dict(end="<turn|>", kwargs={"enable_thinking": True}),
+    ("idefics2", ""): dict(lead=" ", end="<end_of_utterance>"),
     ("idefics3", ""): dict(lead=" ", end="<end_of_utterance>"),
     ("internvl3_hf", ""): dict(end="<|im_end|>"),
+    ("lfm2_vl", ""): dict(end="<|im_end|>"),
+    ("llama4", ""): dict(end="<|eot|>"),
     ("llava_1_5", ""): dict(lead=" ", end="</s>"),  # EOS inserted by the collator
     ("llava_next_mistral", ""): dict(lead=" ", end="</s>"),  # no generation-prompt branch at all: still a prefix
     ("llava_onevision", ""): dict(end="<|im_end|>"),
     ("mllama", ""): dict(end="<|eot_id|>"),
+    ("mllama_long", ""): dict(end="<|eot_id|>"),
     # String content only. eos_token ends a rendering without generation prompt, so only the last turn carries it: it
     # is not part of a turn, and the first-stop trim supervises <|end|> only.
     ("phi4_multimodal", ""): dict(end="<|end|>"),

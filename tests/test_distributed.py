@@ -11,15 +11,15 @@ import torch
 from safetensors.torch import load_file
 
 from components.config import DistributedConfig, TrainConfig
-from components.launch import launch_args, launch_training
-from components.resume import run_dir
+from components.train.launch import launch_args, launch_training
+from components.train.resume import run_dir
 from tests.train_jobs import NUM_ROWS, config, image_rows
 
 
 def test_launch_args_single_node():
     args = launch_args(DistributedConfig(num_processes=2), "job.json")
     assert args[:5] == ["--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
-    assert args[-3:] == ["--module", "components.launch", "job.json"]
+    assert args[-3:] == ["--module", "components.train.launch", "job.json"]
 
 
 def test_launch_args_multi_node(monkeypatch):
@@ -55,7 +55,7 @@ def test_zero_strategies_pick_the_shipped_deepspeed_configs():
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["ddp", "zero2"])
 def test_two_processes_on_cpu(tmp_path, tiny_path, strategy):
-    from components.inference import load_for_inference
+    from components.release.inference import load_for_inference
 
     dataset, media = image_rows(tmp_path)
     cfg = config(tmp_path, epochs=1, distributed=DistributedConfig(strategy=strategy, num_processes=2))

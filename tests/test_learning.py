@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from components.config import load_config
-from components.media import load_image, load_video
-from components.prepare import prepare_dataset, resolve_model_path
-from components.smoke import smoke_test
-from components.training import RowsDataset, train
+from components.data.media import load_image, load_video
+from components.data.prepare import prepare_dataset
+from components.release.smoke import smoke_test
+from components.train.recipe import RowsDataset, train
 
 ROOT = Path(__file__).parent.parent
 
@@ -31,7 +31,7 @@ def _run(tmp_path, shuffle: bool):
 
     ds = RowsDataset(train_rows, load_image, vid)
     eval_rows = [s for s in dataset.eval if s.modality == "image"]
-    res = train(cfg, resolve_model_path(cfg), ds, RowsDataset(eval_rows, load_image, vid), tmp_path / "out")
+    res = train(cfg(cfg), ds, RowsDataset(eval_rows, load_image, vid), tmp_path / "out")
     evals = [h["eval_loss"] for h in res.log_history if "eval_loss" in h]
     metrics, _ = smoke_test(str(res.checkpoint), eval_rows, load_image, vid, num_samples=len(eval_rows))
     return metrics["smoke_accuracy"], evals

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from components.collator import IGNORE_INDEX
-from components.loss import chunked_cross_entropy, full_logits_cross_entropy
+from components.data.collator import IGNORE_INDEX
+from components.train.loss import chunked_cross_entropy, full_logits_cross_entropy
 
 
 def case(tokens=37, hidden=16, vocab=101, seed=0, bias=False):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components import media
-from components.media import MediaError, load_image, load_video, probe_video, sample_indices, target_size
-from components.media_cache import MediaSettings, load_cached_image, load_cached_video, preprocess
+from components.data import media
+from components.data.media import MediaError, load_image, load_video, probe_video, sample_indices, target_size
+from components.data.media_cache import MediaSettings, load_cached_image, load_cached_video, preprocess
 
 SIDE = 48
 

@@ -10,12 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-from components.collator import VLMCollator
 from components.config import LoraConfig, RunConfig, TrainConfig
-from components.inference import load_for_inference
-from components.merge import _probe_inputs, merge_checkpoint
-from components.tiny import build_tiny
-from components.training import apply_trainable, load_for_training
+from components.data.collator import VLMCollator
+from components.models.tiny.build import build_tiny
+from components.release.inference import load_for_inference
+from components.release.merge import _probe_inputs, merge_checkpoint
+from components.train.parts import apply_trainable
+from components.train.recipe import load_for_training
 
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava", "llava_onevision"]
 

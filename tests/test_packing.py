@@ -7,11 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
-from components.collator import IGNORE_INDEX, VLMCollator
-from components.data import Sample, to_messages
-from components.loss import model_loss
-from components.models import FAMILIES, load_model, load_processor
-from components.packing import PackingCollator, next_fit, pad_fraction, prepare_packed_inputs, supervised_tokens
+from components.artifacts import Sample
+from components.data.collator import IGNORE_INDEX, VLMCollator
+from components.data.rows import to_messages
+from components.models.catalog import FAMILIES
+from components.models.loading import load_model, load_processor
+from components.train.loss import model_loss
+from components.train.packing import PackingCollator, next_fit, pad_fraction, prepare_packed_inputs, supervised_tokens
 
 PACKING = [f for f in ("qwen2_vl", "qwen2_5_vl", "llava", "llava_onevision") if FAMILIES[f].packing]
 REL = 1e-5
@@ -148,7 +150,7 @@ def test_token_budget_rows(tiny_path):
 def test_train_with_packing_chunked_loss_and_length_groups(tmp_path, tiny_path, one_thread):
     """The Trainer path: packing + chunked loss + length-grouped batches train, log finite losses and save."""
     from components.config import parse_config
-    from components.training import RowsDataset, train
+    from components.train.recipe import RowsDataset, train
 
     rng = np.random.RandomState(0)
     imgs = {f"{k}.png": Image.fromarray(rng.randint(0, 255, (56, 56, 3), dtype=np.uint8)) for k in range(4)}

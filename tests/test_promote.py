@@ -12,8 +12,8 @@ import yaml
 
 from components.artifacts import Checkpoint
 from components.config import RunConfig
-from components.promote import decide, promote
-from components.registry import register, registry_client
+from components.release.promote import decide, promote
+from components.release.registry import register, registry_client
 from tests.zenml_cli import zenml_env, zenml_run
 
 ROOT = Path(__file__).parent.parent

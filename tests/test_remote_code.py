@@ -9,10 +9,10 @@ import shutil
 
 import pytest
 
-from components import families
-from components.family import Family
 from components.matrix import run_matrix
-from components.models import load_model
+from components.models import catalog as families
+from components.models.family import Family
+from components.models.loading import load_model
 
 CONFIG_PY = """from transformers import LlavaConfig
 

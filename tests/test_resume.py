@@ -16,9 +16,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-from components.launch import RESULT, write_job
-from components.resume import MARKER, checkpoints, last_complete_checkpoint, run_dir
-from components.training import RowsDataset, train
+from components.train.launch import RESULT, write_job
+from components.train.recipe import RowsDataset, train
+from components.train.resume import MARKER, checkpoints, last_complete_checkpoint, run_dir
 from tests.train_jobs import config, image_rows
 
 ROOT = Path(__file__).parent.parent
@@ -54,7 +54,7 @@ class Steps(TrainerCallback):
 def test_half_written_checkpoint_is_never_resumed(tmp_path, tiny_path, one_thread):
     """A run crashes after its step-4 checkpoint; a later checkpoint directory without the marker (what a kill during
     the write leaves) is removed, and the rerun resumes from step 4."""
-    from components.prepare import cached_loaders
+    from components.data.prepare import cached_loaders
 
     dataset, media = image_rows(tmp_path)
     cfg = config(tmp_path, max_steps=8, save_steps=2)
@@ -84,7 +84,7 @@ def _start(job: Path, log: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     with open(job.parent / log, "w") as f:
         return subprocess.Popen(
-            [sys.executable, "-m", "components.launch", str(job)], cwd=ROOT, env=env, stdout=f, stderr=f
+            [sys.executable, "-m", "components.train.launch", str(job)], cwd=ROOT, env=env, stdout=f, stderr=f
         )
 
 

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components import media
 from components.artifacts import MediaCache
-from components.collator import VLMCollator
 from components.config import parse_config
-from components.data import RowError, parse_row
-from components.media_cache import MediaSettings, load_cached_video, media_key, preprocess_samples
-from components.models import load_processor
-from components.prepare import cached_loaders, cached_rows, prepare_dataset, resolve_model_path
-from components.training import RowsDataset
-from components.validation import DatasetInvalid, escape_special_tokens
+from components.data import media
+from components.data.collator import VLMCollator
+from components.data.media_cache import MediaSettings, load_cached_video, media_key, preprocess_samples
+from components.data.prepare import cached_loaders, cached_rows, prepare_dataset
+from components.data.rows import RowError, parse_row
+from components.data.validation import DatasetInvalid, escape_special_tokens
+from components.models.loading import ModelRef, load_processor
+from components.train.recipe import RowsDataset
 
 ROOT = Path(__file__).parent.parent
 VIDEO = sorted((ROOT / "example_data" / "media" / "train").glob("*.mp4"))[0]
@@ -106,7 +106,7 @@ def test_overlong_video_row_is_rejected_or_shrunk_to_fit(media_dir: Path, tmp_pa
     cache = MediaCache(str(tmp_path / "cache"), res.mapping, default.__dict__, res.hits, res.misses)
     frames, meta = load_cached_video(res.mapping[media_key(dataset.train[1].videos[0], default.for_row(2), default)])
     assert frames.shape[0] == 2 and meta["total_frames"] == 8
-    processor = load_processor(resolve_model_path(cfg))
+    processor = load_processor(ModelRef.from_config(cfg.model).path)
     collator = VLMCollator(processor, max_length=36)
     ds = RowsDataset(cached_rows(dataset.train, cache), *cached_loaders(cache))
     batch = collator([ds[1]])
@@ -135,10 +135,10 @@ def test_overlong_image_row_is_shrunk_in_pixels(media_dir: Path):
 
 
 def _tokens(cfg, base: Path) -> int:
-    from components.prepare import token_counter
+    from components.data.prepare import token_counter
 
     dataset, _ = prepare_dataset(cfg, base=base)
-    processor = load_processor(resolve_model_path(cfg))
+    processor = load_processor(ModelRef.from_config(cfg.model).path)
     return token_counter(cfg, processor)(dataset.train[0])[0]
 
 
@@ -160,7 +160,7 @@ def test_literal_special_tokens_never_become_turn_boundaries(tmp_path: Path):
     cfg = _config(tmp_path, rows, literal_special_tokens="escape")
     dataset, [(_, report)] = prepare_dataset(cfg, base=tmp_path)
     assert report.ok and report.escaped == [0, 1, 2]
-    processor = load_processor(resolve_model_path(cfg))
+    processor = load_processor(ModelRef.from_config(cfg.model).path)
     tok = processor.tokenizer
     end, start, pad = (tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|im_start|>", "<|image_pad|>"))
     collator = VLMCollator(processor)

@@ -10,13 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
-from components.collator import VLMCollator, stop_tokens
+from components.artifacts import Sample
 from components.config import DataConfig, LoraConfig, RunConfig, TrainConfig
-from components.data import Sample
-from components.inference import generate, load_for_inference
-from components.models import Family
-from components.tiny import build_tiny
-from components.training import RowsDataset, apply_trainable, load_for_training, part_of, train
+from components.data.collator import VLMCollator, stop_tokens
+from components.models.family import Family
+from components.models.tiny.build import build_tiny
+from components.release.inference import generate, load_for_inference
+from components.train.parts import apply_trainable, part_of
+from components.train.recipe import RowsDataset, load_for_training, train
 
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava", "llava_onevision"]
 
@@ -270,7 +271,7 @@ def test_train_writes_safetensors_checkpoint_that_generates(tmp_path, family, mo
 
 
 def test_media_grouped_sampler_never_mixes_kinds():
-    from components.trainer import MediaGroupedSampler
+    from components.train.trainer import MediaGroupedSampler
 
     kinds = ["video" if i % 3 == 0 else "other" for i in range(14)]  # 5 video rows, 9 others
     sampler = MediaGroupedSampler(kinds, batch_size=4, seed=1)

@@ -8,10 +8,11 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from components import validation
+from components.artifacts import Sample
 from components.config import DataConfig
-from components.data import DatasetFileError, Sample
-from components.validation import DatasetInvalid, ValidationReport, apply_policy, row_error_kind, validate_samples
+from components.data import validation
+from components.data.rows import DatasetFileError
+from components.data.validation import DatasetInvalid, ValidationReport, apply_policy, row_error_kind, validate_samples
 from tests.bad_inputs import (
     IMAGE_ONLY,
     MAX_LENGTH,

@@ -1,4 +1,4 @@
-"""Mixed image / video / text-only batches under DeepSpeed ZeRO-3 (components/zero3.py)."""
+"""Mixed image / video / text-only batches under DeepSpeed ZeRO-3 (components/train/balancing.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from components import media
-from components.collator import VLMCollator
-from components.data import Sample, to_messages
-from components.models import load_model, load_processor
-from components.tiny import build_tiny, cache_root
-from components.zero3 import MediaBalancingCollator, is_zero3
+from components.artifacts import Sample
+from components.config import cache_root
+from components.data import media
+from components.data.collator import VLMCollator
+from components.data.rows import to_messages
+from components.models.loading import load_model, load_processor
+from components.models.tiny.build import build_tiny
+from components.train.balancing import MediaBalancingCollator, is_zero3
 
 ROOT = Path(__file__).parent.parent
 MEDIA = ROOT / "example_data" / "media" / "train"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from components.artifacts import MediaCache, PreparedDataset
+from components.artifacts import MediaCache, PreparedDataset, Sample
 from components.config import DataConfig, LoraConfig, RunConfig, TrainConfig
-from components.data import Sample
-from components.media_cache import MediaSettings, preprocess
+from components.data.media_cache import MediaSettings, preprocess
 
 QUESTIONS = [("What color is the shape?", "red"), ("Is the shape on the left or right?", "left")]
 NUM_ROWS = 8

@@ -22,11 +22,12 @@ from torch.utils.data import Dataset
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components import media  # noqa: E402
+from components.artifacts import Sample  # noqa: E402
 from components.config import parse_config  # noqa: E402
-from components.data import Sample, to_messages  # noqa: E402
-from components.tiny import build_tiny  # noqa: E402
-from components.training import train  # noqa: E402
+from components.data import media  # noqa: E402
+from components.data.rows import to_messages  # noqa: E402
+from components.models.tiny.build import build_tiny  # noqa: E402
+from components.train.recipe import train  # noqa: E402
 
 SCHEDULE = [
     ("image", "text"),
@@ -93,9 +94,9 @@ def main(out_dir: str) -> None:
         }  # fmt: skip
     )
     if os.environ.get("LMMS_ZERO3_UNBALANCED"):  # negative control: train without the balancing collator
-        import components.zero3
+        import components.train.balancing
 
-        components.zero3.is_zero3 = lambda _: False
+        components.train.balancing.is_zero3 = lambda _: False
     dataset = ScheduledRows(rank, world)
     result = train(cfg, str(build_tiny("qwen2_vl")), dataset, None, Path(out_dir) / "train")
     losses = [h["loss"] for h in result.log_history if "loss" in h]

@@ -1,0 +1,179 @@
+"""Content-addressed cache of decoded, resized media: images as PNG, videos as NPZ (frames + metadata).
+
+A cache file is named by sha256(source bytes digest + settings), so an edited source or new settings is a miss, and
+an unchanged one is reused without decoding. Files are written to a temp name and renamed, so readers (or several
+ranks preprocessing the same folder) never see a partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from components.data import media
+
+FORMAT_VERSION = 1  # bump when decoding changes, to invalidate old caches
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    num_frames: int = 8
+    max_fps: float | None = None
+
+    def key(self) -> str:
+        fields = asdict(self)
+        if self.max_fps is not None:
+            fields["max_fps"] = float(self.max_fps)  # 2 and 2.0 are the same setting
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_config(cls, data_cfg) -> MediaSettings:
+        """The run's default settings (a config.DataConfig)."""
+        return cls(data_cfg.min_pixels, data_cfg.max_pixels, data_cfg.num_frames, data_cfg.video_fps)
+
+    def for_row(self, max_frames: int | None = None, max_pixels: int | None = None) -> MediaSettings:
+        """These settings under a row's overrides: at most `max_frames` frames and `max_pixels` pixels."""
+        settings = self
+        if max_frames is not None:
+            settings = replace(settings, num_frames=max_frames)
+        if max_pixels is not None:
+            cap = min(max_pixels, settings.max_pixels or max_pixels)
+            low = settings.min_pixels if settings.min_pixels is None else min(settings.min_pixels, cap)
+            settings = replace(settings, max_pixels=cap, min_pixels=low)
+        return settings
+
+
+def media_key(path: str, settings: MediaSettings, default: MediaSettings) -> str:
+    """How a file preprocessed with `settings` is looked up in a cache mapping: its path under the run's defaults,
+    else its path and the settings."""
+    return str(path) if settings == default else f"{path}#{settings.key()}"
+
+
+@dataclass
+class CacheResult:
+    mapping: dict[str, str]  # media key (see media_key) -> cache file path
+    hits: int
+    misses: int
+    seconds: float
+
+
+def cache_key(path: str | Path, settings: MediaSettings) -> str:
+    payload = f"{media.file_digest(path)}\n{settings.key()}\n{FORMAT_VERSION}"
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _write_atomic(target: Path, write: Callable[[IO[bytes]], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_image(path: str, target: Path, settings: MediaSettings) -> None:
+    image = media.load_image(path, settings.min_pixels, settings.max_pixels)
+    _write_atomic(target, lambda f: image.save(f, format="PNG", compress_level=1))
+
+
+def _save_video(path: str, target: Path, settings: MediaSettings) -> None:
+    frames, meta = media.load_video(path, settings.num_frames, settings.max_fps, settings.max_pixels)
+    _write_atomic(target, lambda f: np.savez(f, frames=frames, meta=np.array(json.dumps(meta))))
+
+
+def _cache_one(path: str, kind: str, settings: MediaSettings, cache_dir: Path) -> tuple[str, bool]:
+    """(cache file, whether it was a hit)."""
+    target = cache_dir / f"{cache_key(path, settings)}.{'png' if kind == 'image' else 'npz'}"
+    if target.exists():
+        return str(target), True
+    (_save_image if kind == "image" else _save_video)(path, target, settings)
+    return str(target), False
+
+
+def preprocess(
+    paths_images: list[str],
+    paths_videos: list[str],
+    settings: MediaSettings,
+    cache_dir: str | Path,
+    workers: int = 2,
+    progress: bool = True,
+) -> CacheResult:
+    """Decode and resize every distinct file once into cache_dir (workers=0: in this thread); keys are the paths.
+
+    Raises media.MediaError for the first file that cannot be decoded.
+    """
+    jobs = {str(p): (str(p), "image", settings) for p in paths_images}
+    for p in map(str, paths_videos):
+        if jobs.setdefault(p, (p, "video", settings))[1] != "video":
+            raise ValueError(f"{p} is listed both as an image and as a video")
+    return run_jobs(jobs, cache_dir, workers, progress)
+
+
+def preprocess_samples(
+    samples: list, default: MediaSettings, cache_dir: str | Path, workers: int = 2, progress: bool = True
+) -> CacheResult:
+    """Every distinct (file, settings) of the samples (data.Sample), each row under its own overrides (`max_frames`,
+    `max_pixels`); keys are media_key(path, row settings, default)."""
+    jobs: dict[str, tuple[str, str, MediaSettings]] = {}
+    for s in samples:
+        settings = default.for_row(s.max_frames, s.max_pixels)
+        for kind, paths in (("image", s.images), ("video", s.videos)):
+            for p in paths:
+                job = jobs.setdefault(media_key(p, settings, default), (str(p), kind, settings))
+                if job[1] != kind:
+                    raise ValueError(f"{p} is used both as an image and as a video")
+    return run_jobs(jobs, cache_dir, workers, progress)
+
+
+def run_jobs(
+    jobs: dict[str, tuple[str, str, MediaSettings]], cache_dir: str | Path, workers: int = 2, progress: bool = True
+) -> CacheResult:
+    """{key: (source path, "image" | "video", settings)} -> cache files, decoding only the misses, in parallel."""
+    start = time.perf_counter()
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+
+    def run(item: tuple[str, tuple[str, str, MediaSettings]]) -> tuple[str, str, bool]:
+        key, (path, kind, settings) = item
+        return key, *_cache_one(path, kind, settings, cache_dir)
+
+    mapping: dict[str, str] = {}
+    hits = 0
+    with tqdm(total=len(jobs), desc="preprocess media", unit="file", disable=not progress) as bar:
+        pool = ThreadPoolExecutor(workers) if workers > 0 else None
+        try:
+            for key, target, hit in pool.map(run, jobs.items()) if pool else map(run, jobs.items()):
+                mapping[key] = target
+                hits += hit
+                bar.update()
+                bar.set_postfix(hits=hits, misses=len(mapping) - hits, refresh=False)
+        finally:
+            if pool:
+                pool.shutdown(cancel_futures=True)
+    return CacheResult(mapping, hits, len(jobs) - hits, time.perf_counter() - start)
+
+
+def load_cached_image(path: str | Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def load_cached_video(path: str | Path) -> tuple[np.ndarray, dict]:
+    with np.load(path) as data:
+        return data["frames"], json.loads(data["meta"].item())

@@ -1,0 +1,120 @@
+"""Glue between config and the library: resolve the model, validate and prepare the dataset, read the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from components.artifacts import MediaCache, PreparedDataset, Sample
+from components.config import RunConfig
+from components.data import media
+from components.data.collator import VLMCollator, stop_tokens
+from components.data.media_cache import MediaSettings, load_cached_image, load_cached_video, media_key
+from components.data.rows import to_messages
+from components.data.validation import apply_policy, validate_samples
+from components.models.loading import ModelRef
+
+log = logging.getLogger(__name__)
+
+
+def dataset_fingerprint(cfg: RunConfig, base: Path | None = None) -> str:
+    """Cheap content fingerprint of the dataset files and media folders (bytes of the JSON, size+mtime of media),
+    used as a step parameter so that validation re-runs when the data changes."""
+    base = base or Path.cwd()
+    h = hashlib.sha256()
+    d = cfg.data
+    for p in (d.train_path, d.eval_path):
+        if p and (base / p).is_file():
+            h.update((base / p).read_bytes())
+    for folder in sorted({f for f in (d.image_folder, d.video_folder) if f}):
+        root = base / folder
+        if not root.is_dir():
+            continue
+        for dirpath, _, files in sorted(os.walk(root)):
+            for name in sorted(files):
+                st = os.stat(os.path.join(dirpath, name))
+                h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _loaded_media(sample: Sample, cfg: RunConfig) -> tuple[list, list]:
+    """The sample's media exactly as preprocessing will produce them (the row's own overrides included)."""
+    s = MediaSettings.from_config(cfg.data).for_row(sample.max_frames, sample.max_pixels)
+    images = [media.load_image(p, s.min_pixels, s.max_pixels) for p in sample.images]
+    videos = [media.load_video(p, s.num_frames, s.max_fps, s.max_pixels)[0] for p in sample.videos]
+    return images, videos
+
+
+def token_counter(cfg: RunConfig, processor):
+    """(num_tokens, num_supervised) of a sample, with media tokens, computed by the model's own processor."""
+    collator = VLMCollator(processor, stop_tokens(processor))
+
+    def count(sample: Sample) -> tuple[int, int]:
+        images, videos = _loaded_media(sample, cfg)
+        batch = collator([{"messages": to_messages(sample), "images": images, "videos": videos, "index": sample.index}])
+        # a row may become several sequences (templates that rewrite history): the longest must fit
+        return int(batch["attention_mask"].sum(dim=1).max()), int((batch["labels"] != -100).sum())
+
+    return count
+
+
+def prepare_dataset(cfg: RunConfig, base: Path | None = None) -> tuple[PreparedDataset, list]:
+    """Validate train and eval files for the configured model; returns the dataset and the reports."""
+    base = base or Path.cwd()
+    ref = ModelRef.from_config(cfg.model)
+    processor, fam = ref.load_processor(), ref.entry
+    tok = processor.tokenizer
+    # every token the tokenizer matches as a whole (special or merely added), except the dataset's own placeholders
+    specials = sorted((set(tok.all_special_tokens) | set(tok.get_added_vocab())) - {"<image>", "<video>"})
+    splits, reports, quarantine = {}, [], []
+    for split, path in (("train", cfg.data.train_path), ("eval", cfg.data.eval_path)):
+        if not path:
+            splits[split] = []
+            continue
+        samples, report = validate_samples(
+            base / path,
+            cfg.data,
+            base=base,
+            model_limits=fam,
+            token_length=token_counter(cfg, processor),
+            special_tokens=specials,
+            max_length=cfg.train.max_length,
+        )
+        kept, dropped = apply_policy(samples, report, cfg.data.on_invalid)
+        splits[split] = kept
+        reports.append((split, report))
+        quarantine += [{**q, "split": split} for q in dropped]
+    digests = {p: media.file_digest(p) for s in splits["train"] + splits["eval"] for p in s.images + s.videos}
+    summary = {split: r.to_dict() for split, r in reports}
+    return PreparedDataset(splits["train"], splits["eval"], digests, summary, quarantine), reports
+
+
+def cached_rows(samples: list[Sample], cache: MediaCache) -> list[Sample]:
+    """The samples with each media path replaced by its key in the cache mapping (rows with their own max_frames or
+    shrunk max_pixels were preprocessed under their own settings), for RowsDataset with cached_loaders."""
+    default = MediaSettings(**cache.settings)
+
+    def keyed(s: Sample) -> Sample:
+        settings = default.for_row(s.max_frames, s.max_pixels)
+        if settings == default:
+            return s
+        return replace(
+            s,
+            images=[media_key(p, settings, default) for p in s.images],
+            videos=[media_key(p, settings, default) for p in s.videos],
+        )
+
+    return [keyed(s) for s in samples]
+
+
+def cached_loaders(cache: MediaCache):
+    def image(path: str):
+        return load_cached_image(cache.mapping[path])
+
+    def video(path: str):
+        return load_cached_video(cache.mapping[path])[0]
+
+    return image, video

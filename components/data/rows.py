@@ -1,0 +1,193 @@
+"""LLaVA-style dataset format: loading, schema checks and conversion to HF multimodal chat messages.
+
+A row::
+
+    {"id": "...", "system_prompt": "...", "image": "a.png" | ["a.png", "b.png"], "video": "v.mp4" | [...],
+     "conversations": [{"from": "human", "value": "<image>\\nWhat colour?"}, {"from": "gpt", "value": "Red."}]}
+
+Each `<image>` / `<video>` placeholder stays where the text puts it; the n-th placeholder of a kind takes the n-th file
+of that kind. Paths are relative to the image / video folder, or absolute. An optional `"max_frames": n` samples at
+most n frames from this row's videos (instead of `data.num_frames`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from components.artifacts import Sample
+
+PLACEHOLDER = re.compile(r"<(image|video)>")
+
+
+class RowError(ValueError):
+    """A bad row: carries the row's index, its id (if any) and the reason."""
+
+    def __init__(self, index: int, reason: str, row_id: str | None = None):
+        self.index, self.reason, self.row_id = index, reason, row_id
+        who = f"row {index}" + (f" (id={row_id})" if row_id is not None else "")
+        super().__init__(f"{who}: {reason}")
+
+
+class DatasetFileError(ValueError):
+    """The file itself cannot be read (parse error with line and column, wrong top-level type, encoding)."""
+
+
+def read_rows(path: str | Path) -> list[Any]:
+    """Read a JSON list or a JSONL file; parse errors carry line and column."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DatasetFileError(f"{path}: not UTF-8 (byte {e.start}: {e.reason})") from None
+    text = text.removeprefix("\ufeff")
+    if path.suffix == ".jsonl":
+        rows = []
+        # split on "\n" only: str.splitlines() also breaks on U+2028 etc., which are valid inside JSON strings
+        for lineno, line in enumerate(text.split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise DatasetFileError(f"{path}: line {lineno} column {e.colno}: {e.msg}") from None
+        return rows
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DatasetFileError(f"{path}: line {e.lineno} column {e.colno}: {e.msg}") from None
+    if not isinstance(data, list):
+        raise DatasetFileError(f"{path}: top level must be a list of rows, got {type(data).__name__}")
+    return data
+
+
+def _as_list(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(f"'{key}' must be a string or a list of strings, got {type(value).__name__}")
+
+
+def resolve_media(path: str, folder: str | Path | None, base: Path | None = None) -> Path:
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    if folder is not None:
+        root = Path(folder)
+        if not root.is_absolute() and base is not None:
+            root = base / root
+        return root / p
+    return (base / p) if base is not None else p
+
+
+def parse_row(
+    row: Any,
+    index: int,
+    user_key: str = "human",
+    assistant_key: str = "gpt",
+    system_key: str = "system",
+    image_folder: str | Path | None = None,
+    video_folder: str | Path | None = None,
+    base: Path | None = None,
+) -> Sample:
+    """Check the row's structure and turn it into a Sample; raises RowError naming the reason."""
+    if not isinstance(row, dict):
+        raise RowError(index, f"row must be an object, got {type(row).__name__}")
+    row_id = row.get("id")
+    row_id = None if row_id is None else str(row_id)
+
+    def fail(reason: str):
+        raise RowError(index, reason, row_id)
+
+    known = {"id", "system_prompt", "image", "video", "conversations", "max_frames"}
+    unknown = sorted(set(row) - known)
+    if unknown:
+        fail(f"unknown keys {unknown}")
+    if "conversations" not in row:
+        fail("missing key 'conversations'")
+    convs = row["conversations"]
+    if not isinstance(convs, list) or not convs:
+        fail("'conversations' must be a non-empty list")
+    system = row.get("system_prompt")
+    if system is not None and not isinstance(system, str):
+        fail("'system_prompt' must be a string")
+    max_frames = row.get("max_frames")
+    if max_frames is not None and (type(max_frames) is not int or max_frames < 1):
+        fail(f"'max_frames' must be a positive integer, got {max_frames!r}")
+    try:
+        images = _as_list(row.get("image"), "image")
+        videos = _as_list(row.get("video"), "video")
+    except ValueError as e:
+        fail(str(e))
+
+    roles = {user_key: "user", assistant_key: "assistant", system_key: "system"}
+    turns: list[tuple[str, str]] = []
+    for t, turn in enumerate(convs):
+        if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
+            fail(f"turn {t}: must be an object with 'from' and 'value'")
+        if not isinstance(turn["value"], str):
+            fail(f"turn {t}: 'value' must be a string, got {type(turn['value']).__name__}")
+        role = roles.get(turn["from"])
+        if role is None:
+            fail(f"turn {t}: unknown role {turn['from']!r} (expected {user_key!r} or {assistant_key!r})")
+        if role == "system":
+            if t != 0 or system is not None:
+                fail(f"turn {t}: a system turn may only come first, and not together with 'system_prompt'")
+            system = turn["value"]
+            continue
+        turns.append((role, turn["value"]))
+    if not turns:
+        fail("no user/assistant turns")
+    for t, (role, _) in enumerate(turns):
+        expected = "user" if t % 2 == 0 else "assistant"
+        if role != expected:
+            fail(f"bad role order: turn {t} is {role!r}, expected {expected!r} (turns must alternate, user first)")
+    if turns[-1][0] != "assistant":
+        fail("the last turn must be an assistant answer")
+    for t, (role, text) in enumerate(turns):
+        if role == "assistant" and PLACEHOLDER.search(text):
+            fail(f"turn {t}: media placeholders are only allowed in user turns")
+        if role == "assistant" and not text.strip():
+            fail(f"turn {t}: empty assistant answer")
+    text = "".join(v for _, v in turns)
+    for kind, files in (("image", images), ("video", videos)):
+        n = len(re.findall(f"<{kind}>", text))
+        if n != len(files):
+            fail(f"placeholder count mismatch: {n} <{kind}> placeholder(s) for {len(files)} {kind} file(s)")
+    return Sample(
+        index=index,
+        id=row_id,
+        system_prompt=system,
+        turns=turns,
+        images=[str(resolve_media(p, image_folder, base)) for p in images],
+        videos=[str(resolve_media(p, video_folder, base)) for p in videos],
+        raw=row,
+        max_frames=max_frames,
+    )
+
+
+def to_messages(sample: Sample) -> list[dict]:
+    """HF multimodal chat messages; placeholders become {"type": "image"|"video"} parts at their position."""
+    messages: list[dict] = []
+    if sample.system_prompt:
+        messages.append({"role": "system", "content": [{"type": "text", "text": sample.system_prompt}]})
+    for role, text in sample.turns:
+        parts: list[dict] = []
+        pos = 0
+        for m in PLACEHOLDER.finditer(text):
+            chunk = text[pos : m.start()]
+            if chunk.strip():
+                parts.append({"type": "text", "text": chunk.strip("\n")})
+            parts.append({"type": m.group(1)})
+            pos = m.end()
+        tail = text[pos:]
+        if tail.strip() or not parts:
+            parts.append({"type": "text", "text": tail.strip("\n") if parts else tail})
+        messages.append({"role": role, "content": parts})
+    return messages

@@ -1,0 +1,29 @@
+"""Qwen3.5 MoE (e.g. 35B-A3B): Qwen3.5 with sparse-MoE layers plus a shared expert; images, several images and
+video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.models.families.qwen3_vl import build_qwen3
+from components.models.family import Family, ModelEntry
+
+FAMILY = Family(
+    "qwen3_5_moe",
+    ("qwen3_5_moe",),
+    vision=("model.visual",),
+    projector=("model.visual.merger",),
+    llm=("model.language_model",),
+    video=True,
+    notes="Routed experts are fused 3-D parameters: LLM LoRA covers attention, linear attention and the shared "
+    "expert (nn.Linear), not the routed experts. The shipped template is a thinking template (see qwen3_5).",
+)
+
+MODELS = [
+    ModelEntry("tiny-qwen3.5-moe", "qwen3_5_moe", "(built locally)", tiny=True),
+    ModelEntry("qwen3.5-35b-a3b", "qwen3_5_moe", "Qwen/Qwen3.5-35B-A3B"),
+]
+
+
+def tiny(out: Path) -> None:
+    build_qwen3(out, "qwen3_5_moe")

@@ -1,0 +1,31 @@
+"""SmolVLM2: the Idefics3 architecture with a small LLM; images split into tiles, and video as frames. (The first
+SmolVLM releases are model_type idefics3 checkpoints and load through that family.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.models.families.idefics3 import build_idefics
+from components.models.family import Family, ModelEntry
+
+FAMILY = Family(
+    "smolvlm",
+    ("smolvlm",),
+    vision=("model.vision_model",),
+    projector=("model.connector",),
+    llm=("model.text_model",),
+    video=True,
+    notes="Template writes BOS (<|im_start|>) itself; roles 'User:'/'Assistant:', turns end '<end_of_utterance>\\n'; "
+    "video frames are expanded with their timestamps.",
+)
+
+MODELS = [
+    ModelEntry("tiny-smolvlm", "smolvlm", "(built locally)", tiny=True),
+    ModelEntry("smolvlm2-256m-video-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"),
+    ModelEntry("smolvlm2-500m-video-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"),
+    ModelEntry("smolvlm2-2.2b-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-2.2B-Instruct"),
+]
+
+
+def tiny(out: Path) -> None:
+    build_idefics(out, "smolvlm")

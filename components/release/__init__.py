@@ -1,0 +1,1 @@
+"""After training: LoRA merge, inference, smoke test, MLflow registration and promotion."""

@@ -1,0 +1,107 @@
+"""Mixed-modality batches under DeepSpeed ZeRO-3: every rank runs the same modules, in the same order, every step.
+
+ZeRO-3 partitions each parameter across ranks and all-gathers a module's parameters when it runs (and again in the
+backward pass), then reduce-scatters the gradients. Those are collectives, matched by order across ranks: if one
+rank's batch has images and another's is text-only, only the first runs the vision tower between the token embedding
+and the decoder layers, the ranks wait on different collectives, and training hangs. The same happens between an image
+batch and a video batch of a family whose images and videos go through the vision tower in separate calls (Qwen2-VL).
+
+`MediaBalancingCollator` therefore appends one dummy row to every batch that lacks a medium: a one-word conversation
+with a blank image (and, for families with video, a blank 2-frame video) for each missing kind, encoded by the same
+processor and collator. Its labels are all masked, so it adds no supervised token: the loss (a mean over supervised
+tokens) and the gradients are those of the real rows, while every rank runs the image path and the video path inside
+the model's forward, at the same place, in every step. The dummy row is its own sequence (its own attention mask), so
+the real rows never attend to it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from components.data.collator import IGNORE_INDEX
+
+IMAGE_KEYS = ("pixel_values",)
+VIDEO_KEYS = ("pixel_values_videos",)
+
+
+def _pad_value(key: str, pad_token_id: int) -> int:
+    return {"input_ids": pad_token_id, "labels": IGNORE_INDEX}.get(key, 0)
+
+
+def merge_batches(batch: dict, extra: dict, pad_token_id: int) -> dict:
+    """`batch` followed by `extra` (both collator outputs, right-padded): per-token tensors are padded to the longer
+    length and stacked; media tensors are concatenated along their first dimension (in row order)."""
+    n, length = batch["input_ids"].shape
+    m, extra_length = extra["input_ids"].shape
+    width = max(length, extra_length)
+    out = dict(batch)
+    for key, value in extra.items():
+        if not isinstance(value, torch.Tensor):
+            continue
+        mine = batch.get(key)
+        per_token = value.dim() >= 2 and value.shape[:2] == (m, extra_length)
+        if per_token:
+            parts = []
+            for t, rows in ((mine, n), (value, m)):
+                if t is None:  # a per-token key only the dummy row has (cannot happen with one processor)
+                    t = torch.full((rows, width), _pad_value(key, pad_token_id), dtype=value.dtype)
+                pad = width - t.shape[1]
+                if pad:
+                    filler = torch.full((t.shape[0], pad, *t.shape[2:]), _pad_value(key, pad_token_id), dtype=t.dtype)
+                    t = torch.cat([t, filler], dim=1)
+                parts.append(t)
+            out[key] = torch.cat(parts, dim=0)
+        else:
+            out[key] = value if mine is None else torch.cat([mine, value.to(mine.dtype)], dim=0)
+    return out
+
+
+class MediaBalancingCollator:
+    """Wraps the VLM collator: a batch without images (or, for video families, without videos) gets a masked dummy
+    row carrying the missing media, so that every rank runs the vision path(s) in every step."""
+
+    def __init__(self, collator, takes_video: bool, side: int = 56, frames: int = 2):
+        self.collator = collator
+        self.takes_video = takes_video and getattr(collator.processor, "video_processor", None) is not None
+        self.image = Image.new("RGB", (side, side))
+        self.video = np.zeros((frames, side, side, 3), np.uint8)
+        tok = collator.tokenizer
+        self.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+
+    def dummy_row(self, image: bool, video: bool) -> dict:
+        content = ([{"type": "image"}] if image else []) + ([{"type": "video"}] if video else [])
+        content.append({"type": "text", "text": "."})
+        return {
+            "index": "dummy",
+            "messages": [
+                {"role": "user", "content": content},
+                {"role": "assistant", "content": [{"type": "text", "text": "."}]},
+            ],
+            "images": [self.image] if image else [],
+            "videos": [self.video] if video else [],
+        }
+
+    def __call__(self, rows: Sequence[dict]) -> dict:
+        batch = self.collator(rows)
+        missing_image = not any(batch.get(k) is not None for k in IMAGE_KEYS)
+        missing_video = self.takes_video and not any(batch.get(k) is not None for k in VIDEO_KEYS)
+        if not (missing_image or missing_video):
+            return batch
+        extra = self.collator([self.dummy_row(missing_image, missing_video)])
+        extra["labels"] = torch.full_like(extra["labels"], IGNORE_INDEX)
+        return merge_batches(batch, extra, self.pad_token_id)
+
+
+def is_zero3(deepspeed: str | dict | None) -> bool:
+    """Whether a DeepSpeed config (path or dict) selects ZeRO stage 3."""
+    if not deepspeed:
+        return False
+    if isinstance(deepspeed, str):
+        deepspeed = json.loads(Path(deepspeed).read_text())
+    return int((deepspeed.get("zero_optimization") or {}).get("stage", 0)) == 3
