@@ -1,50 +1,164 @@
-"""Build (or reuse) a family's tiny random checkpoint, offline: model from its config class, tokenizer, the family's
-processor and chat template, all `save_pretrained` into a directory keyed by the recipe's source."""
+"""Build (or reuse) a family's tiny random checkpoint offline, from its TinySpec: the config class's defaults shrunk to
+toy sizes plus the spec's overrides, a trained BPE tokenizer with the family's named tokens wired into the config, the
+family's own processor and our chat template in the family's format, all `save_pretrained` into a directory keyed by
+what built it. Callers load it through the same `from_pretrained` code a real checkpoint takes."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import inspect
 import json
-import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import transformers
+from transformers import AutoConfig
 
 from components.config import cache_root
 from components.models.catalog import FAMILIES
+from components.models.tiny import spec as spec_module
+from components.models.tiny import tokenizer as tokenizer_module
+from components.models.tiny.spec import TinySpec
+from components.models.tiny.tokenizer import train_tokenizer
 
-RECIPE_VERSION = "2"
-RECIPES: dict = {}  # runtime-registered recipes (tests): family name -> callable(out: Path)
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+RECIPES: dict[str, Callable[[Path], None]] = {}  # runtime-registered recipes (tests): family name -> build(out)
+
+# Toy sizes for the config keys every family shares; a key is shrunk only where its default is larger.
+SHRINK_TEXT = dict(
+    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+    head_dim=16, moe_intermediate_size=32, shared_expert_intermediate_size=32, num_experts=4, num_local_experts=4,
+    n_routed_experts=4, num_experts_per_tok=2,
+)  # fmt: skip
+SHRINK_VISION = dict(
+    hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+    head_dim=16, depth=2, num_heads=2, embed_dim=32,
+)  # fmt: skip
 
 
-def recipe_for(family: str):
-    """The family's recipe: a runtime-registered one, else its module's `tiny(out)`; None if it has none."""
+def spec_for(family: str) -> TinySpec | None:
+    try:
+        return importlib.import_module(f"components.models.tiny.specs.{family}").TINY
+    except ModuleNotFoundError:
+        return None
+
+
+def recipe_for(family: str) -> Callable[[Path], None] | None:
+    """How to build the family's tiny checkpoint: a runtime-registered recipe, else its spec; None if neither."""
     if family in RECIPES:
         return RECIPES[family]
-    if family not in FAMILIES:
-        return None
-    mod = importlib.import_module(f"components.models.families.{family}")
-    return getattr(mod, "tiny", None)
+    spec = spec_for(family)
+    if spec is not None:
+        return lambda out: build_from_spec(FAMILIES[family].auto_class, spec, out)
+    mod = importlib.import_module(f"components.models.families.{family}") if family in FAMILIES else None
+    return getattr(mod, "tiny", None)  # a recipe not yet converted to a spec
+
+
+def _shrunk(values: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any]:
+    out = dict(values)
+    for key, size in sizes.items():
+        if isinstance(out.get(key), int) and not isinstance(out[key], bool) and out[key] > size:
+            out[key] = size
+    if isinstance(out.get("layer_types"), list) and isinstance(out.get("num_hidden_layers"), int):
+        out["layer_types"] = out["layer_types"][: out["num_hidden_layers"]]
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` merged into `base` (dicts recursively); a sub-config of another model_type than the default's starts
+    from that type's shrunk defaults."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            sub = out[key]
+            if "model_type" in value and value["model_type"] != sub.get("model_type"):
+                sub = _shrunk(AutoConfig.for_model(value["model_type"]).to_dict(), _sizes(key))
+            out[key] = _merge(sub, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _sizes(sub_config: str) -> dict[str, int]:
+    return SHRINK_TEXT if "text" in sub_config or "llm" in sub_config else SHRINK_VISION
+
+
+def _wire_tokens(values: dict[str, Any], tokens: dict[str, str], tok, text: bool) -> None:
+    """`<name>_id` / `<name>_index` keys take the ids of the spec's named tokens (bos/eos/pad: the tokenizer's, None
+    where it has none); the vocabulary size (in the text config and at the top only) is the tokenizer's."""
+    named = {name: tok.convert_tokens_to_ids(value) for name, value in tokens.items()}
+    named |= {"bos_token": tok.bos_token_id, "eos_token": tok.eos_token_id, "pad_token": tok.pad_token_id}
+    for key in list(values):
+        for suffix in ("_id", "_index"):
+            if key.endswith(suffix) and key[: -len(suffix)] in named:
+                values[key] = named[key[: -len(suffix)]]
+    if text and "vocab_size" in values:
+        values["vocab_size"] = len(tok)
+
+
+def tiny_config(spec: TinySpec, tok):
+    """The spec's config: class defaults shrunk, overrides merged, token ids wired."""
+    cls = getattr(transformers, spec.config_class)
+    base = cls().to_dict() if spec.shrink else {}
+    subs = [k for k in getattr(cls, "sub_configs", {}) if isinstance(base.get(k), dict)]
+    for key in subs:
+        base[key] = _shrunk(base[key], _sizes(key))
+    values = _merge(base, spec.config)
+    for key in subs or [k for k, v in values.items() if isinstance(v, dict) and "model_type" in v]:
+        if isinstance(values.get(key), dict):
+            _wire_tokens(values[key], spec.tokens, tok, text="text" in key or "llm" in key)
+    _wire_tokens(values, spec.tokens, tok, text=True)
+    for key in ("transformers_version", "architectures", "_name_or_path"):
+        values.pop(key, None)
+    return cls(**values)
+
+
+def build_from_spec(auto_class: str, spec: TinySpec, out: Path) -> None:
+    tok = train_tokenizer(spec.tokens, spec.specials, spec.add_bos, spec.last_tokens)
+    cfg = tiny_config(spec, tok)
+    model = getattr(transformers, auto_class).from_config(cfg)
+    if spec.after_init is not None:
+        with torch.no_grad():
+            spec.after_init(model)
+    eos = [tok.convert_tokens_to_ids(t) for t in spec.generation_eos] or [tok.eos_token_id]
+    gen = model.generation_config
+    gen.eos_token_id, gen.pad_token_id, gen.bos_token_id = eos, tok.pad_token_id, tok.bos_token_id
+    parts = {name: getattr(transformers, cls)(**kwargs) for name, (cls, kwargs) in spec.parts.items()}
+    template = (TEMPLATES / f"{spec.template}.jinja").read_text()
+    processor = getattr(transformers, spec.processor)(
+        tokenizer=tok, chat_template=template, **parts, **spec.processor_kwargs
+    )
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+
+
+def _sources(family: str, recipe: Callable) -> str:
+    """Everything that decides the checkpoint: the spec (or recipe) module, its template, and this builder."""
+    spec = spec_for(family) if family not in RECIPES else None
+    mods = [sys.modules[__name__], spec_module, tokenizer_module]
+    if spec is not None:
+        mods.append(sys.modules[f"components.models.tiny.specs.{family}"])
+        text = (TEMPLATES / f"{spec.template}.jinja").read_text()
+    else:  # a recipe not yet converted: it may import shared builders from any family module and tiny/parts.py
+        mods += [m for name, m in sorted(sys.modules.items()) if name.startswith("components.models.families.")]
+        mods.append(importlib.import_module("components.models.tiny.parts"))
+        text = ""
+    return text + "".join(inspect.getsource(m) for m in mods)
 
 
 def build_tiny(family: str, seed: int = 0, root: Path | None = None) -> Path:
     """Build (or reuse) the tiny checkpoint of `family`; returns its directory."""
     recipe = recipe_for(family)
     if recipe is None:
-        raise ValueError(f"No tiny recipe for family {family!r}")
-    # The key covers the recipe's module, the family modules it imports from (shared builders and templates) and this
-    # one, so editing any of them rebuilds the checkpoint.
-    source = inspect.getsource(sys.modules[recipe.__module__])
-    shared = sorted(set(re.findall(r"^from (components\.models\.families\.\w+) import", source, flags=re.M)))
-    sources = source + "".join(inspect.getsource(sys.modules[m]) for m in shared)
-    sources += inspect.getsource(sys.modules[__name__]) + inspect.getsource(sys.modules["components.models.tiny.parts"])
-    stamp = f"{family}-{seed}-{RECIPE_VERSION}-{transformers.__version__}-{sources}"
+        raise ValueError(f"No tiny spec or recipe for family {family!r}")
+    stamp = f"{family}-{seed}-{transformers.__version__}-{_sources(family, recipe)}"
     key = hashlib.sha256(stamp.encode()).hexdigest()[:12]
     out = (root or cache_root()) / "tiny" / f"{family}-{key}"
     if (out / "config.json").exists() and (out / ".complete").exists():

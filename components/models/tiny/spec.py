@@ -1,0 +1,38 @@
+"""A family's tiny random checkpoint, as data (one `TINY = TinySpec(...)` per family in tiny/specs/<family>.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Component = tuple[str, dict[str, Any]]  # (transformers class name, constructor kwargs)
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    """What build.py needs to build a family's tiny checkpoint; everything not said here is generic.
+
+    The config class's defaults are shrunk (hidden sizes, layers, heads, intermediate sizes: build.SHRINK) and
+    `config` overrides are merged on top (a dict value merges into that sub-config). Token ids are wired from the
+    tokenizer's named tokens: a config key `<name>_id` or `<name>_index` takes the id of `tokens["<name>"]` (so
+    `image_token_id` and `image_token_index` both take `tokens["image_token"]`), `bos/eos/pad_token_id` take the
+    tokenizer's, `vocab_size` its length. The processor is `processor(tokenizer=..., chat_template=..., **parts,
+    **processor_kwargs)` with each part built from its (class, kwargs).
+    """
+
+    config_class: str  # transformers config class, e.g. "LlavaConfig"
+    processor: str  # transformers processor class, e.g. "LlavaProcessor"
+    template: str  # our chat template in the family's format: tiny/templates/<template>.jinja
+    # Named tokens: bos_token / eos_token / pad_token / unk_token, then any other name (image_token, boi_token, ...),
+    # saved as tokenizer attributes the way real checkpoints save them, and wired into the config's `<name>_id` keys.
+    tokens: dict[str, str]
+    specials: tuple[str, ...] = ()  # unnamed special tokens (turn markers)
+    last_tokens: tuple[str, ...] = ()  # specials given the highest ids, in order (ids above the text vocabulary)
+    add_bos: bool = False  # the tokenizer adds BOS (when the template does not write it)
+    config: dict[str, Any] = field(default_factory=dict)  # overrides of the shrunk config
+    parts: dict[str, Component] = field(default_factory=dict)  # image_processor / video_processor / ...
+    processor_kwargs: dict[str, Any] = field(default_factory=dict)
+    generation_eos: tuple[str, ...] = ()  # tokens generation stops on (default: the EOS token)
+    shrink: bool = True  # False: start from `config` alone, not from the class defaults
+    after_init: Callable[[Any], None] | None = None  # edits the fresh random model (e.g. open gates), rarely needed

@@ -1,0 +1,1 @@
+"""One module per family with a tiny checkpoint: `TINY = TinySpec(...)` (see components/models/tiny/spec.py)."""
