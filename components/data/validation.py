@@ -28,27 +28,11 @@ from PIL import Image
 
 from components.artifacts import Sample
 from components.config import DataConfig
+from components.data.collator import AllLabelsMasked
 from components.data.media import probe_video
 from components.data.rows import PLACEHOLDER, RowError, parse_row, read_rows
 
 MODALITIES = ("text", "image", "multi_image", "video")
-# RowError carries only a message, so its kind is recovered from the wording of data.parse_row (first match wins).
-_ROW_ERROR_KINDS: tuple[tuple[str, str], ...] = (
-    ("row must be an object", "not_object"),
-    ("unknown keys", "unknown_key"),
-    ("missing key", "missing_key"),
-    ("must be a non-empty list", "empty_conversation"),
-    ("unknown role", "unknown_role"),
-    ("bad role order", "role_order"),
-    ("last turn must be", "role_order"),
-    ("system turn may only come first", "role_order"),
-    ("no user/assistant turns", "role_order"),
-    ("placeholder count mismatch", "placeholder_mismatch"),
-    ("only allowed in user turns", "placeholder_in_answer"),
-    ("empty assistant answer", "empty_answer"),
-    ("must be", "wrong_type"),
-)
-
 TokenLength = Callable[[Sample], tuple[int, int]]
 Problem = tuple[str, str]  # (kind, reason)
 SUMMARY_COLUMNS = (
@@ -177,10 +161,6 @@ class DatasetInvalid(ValueError):
     def __init__(self, report: ValidationReport):
         self.report = report
         super().__init__(report.error_message())
-
-
-def row_error_kind(reason: str) -> str:
-    return next((kind for needle, kind in _ROW_ERROR_KINDS if needle in reason), "schema")
 
 
 # ---------------------------------------------------------------------------------------------------- media checks
@@ -318,7 +298,7 @@ def _escape_sample(sample: Sample, tokens: Sequence[str]) -> bool:
 
 def _encode_problem(error: ValueError) -> Problem:
     # the collator refuses a row with no supervised token; that is the all-masked case, not a processor failure
-    return ("all_masked" if "every label is masked" in str(error) else "encode"), str(error)
+    return (error.kind if isinstance(error, AllLabelsMasked) else "encode"), str(error)
 
 
 def _length_problems(sample: Sample, token_length: TokenLength, max_length: int | None) -> list[Problem]:
@@ -549,7 +529,7 @@ def validate_samples(
                     base,
                 )
             except RowError as e:
-                issues.append(Issue(index, e.row_id, e.reason, row_error_kind(e.reason)))
+                issues.append(Issue(index, e.row_id, e.reason, e.kind))
                 if isinstance(row, dict):
                     table.append(_summarise(index, row, data_cfg, parse_ok=False, media_ok=None))
                 continue
