@@ -10,9 +10,10 @@ from PIL import Image
 
 from components.artifacts import Sample
 from components.config import DataConfig
-from components.data import validation
+from components.data import media_checks
+from components.data.report import DatasetInvalid, ValidationReport
 from components.data.rows import DatasetFileError, RowError, parse_row
-from components.data.validation import DatasetInvalid, ValidationReport, apply_policy, validate_samples
+from components.data.validate import apply_policy, validate_samples
 from tests.bad_inputs import (
     IMAGE_ONLY,
     MAX_LENGTH,
@@ -165,8 +166,8 @@ def test_media_is_checked_once_per_file(tmp_path: Path, monkeypatch: pytest.Monk
     path = tmp_path / "d.json"
     path.write_text(json.dumps([dict(row, id=str(i)) for i in range(5)]))
     calls: list[Path] = []
-    real = validation._check_image
-    monkeypatch.setattr(validation, "_check_image", lambda p, m: calls.append(p) or real(p, m))
+    real = media_checks._check_image
+    monkeypatch.setattr(media_checks, "_check_image", lambda p, m: calls.append(p) or real(p, m))
     _, report = validate_samples(path, DataConfig(image_folder=str(tmp_path)))
     assert report.ok and len(report.valid_indices) == 5
     assert len(calls) == 1
