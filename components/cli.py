@@ -52,7 +52,7 @@ def cmd_models(args) -> int:
 def cmd_validate(args) -> int:
     from components.config import load_config, parse_config
     from components.data.prepare import prepare_dataset
-    from components.data.validation import DatasetInvalid
+    from components.data.report import DatasetInvalid
 
     cfg = load_config(args.config) if args.config else parse_config({})
     data = cfg.data.model_copy(update={"train_path": args.data, "eval_path": None, "on_invalid": "fail"})

@@ -28,7 +28,7 @@ from transformers.models.auto import modeling_auto as auto
 from components.artifacts import CheckpointMeta
 from components.config import DataConfig, TrainConfig
 from components.data.collator import IGNORE_INDEX, VLMCollator, stop_tokens
-from components.data.validation import validate_samples
+from components.data.validate import validate_samples
 from components.models.catalog import FAMILIES
 from components.models.family import Family
 from components.models.loading import load_model, load_processor, upstream_bugs

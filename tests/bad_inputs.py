@@ -19,6 +19,7 @@ from PIL import Image
 
 from components.artifacts import Sample
 from components.config import DataConfig
+from components.data.collator import AllLabelsMasked
 
 MAX_IMAGE_PIXELS = 10_000  # valid images are at most 64x64
 MAX_LENGTH = 512
@@ -45,7 +46,7 @@ def fake_token_length(sample: Sample) -> tuple[int, int]:
     if sample.id == "encode_error":
         raise ValueError("processor failed: image token count does not match")
     if sample.id == "collator_all_masked":  # what components.data.collator raises for a row without supervised tokens
-        raise ValueError(f"row {sample.index}: every label is masked (no assistant tokens)")
+        raise AllLabelsMasked(f"row {sample.index}: every label is masked (no assistant tokens)")
     num_tokens = sum(len(text) for _, text in sample.turns) + len(sample.system_prompt or "")
     supervised = sum(len(text) for role, text in sample.turns if role == "assistant")
     if sample.id == "too_long":

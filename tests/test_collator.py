@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from components.artifacts import Sample
-from components.data.collator import IGNORE_INDEX, TemplateError, VLMCollator, render, render_sequences
+from components.data.collator import IGNORE_INDEX, AllLabelsMasked, TemplateError, VLMCollator, render, render_sequences
 from components.data.rows import to_messages
 from components.matrix import supervised_runs as runs
 
@@ -213,8 +213,9 @@ def test_all_masked_row_raises(load, family):
     processor = load(family)
     good = make_row(**CASES["single"])
     no_answer = make_row([("user", "<image>\nWhat colour?")], images=1)
-    with pytest.raises(ValueError, match="every label is masked"):
+    with pytest.raises(AllLabelsMasked, match="every label is masked") as err:
         collate(processor, [good, no_answer])
+    assert err.value.kind == "all_masked"
 
 
 @pytest.mark.parametrize("family", FAMILIES)

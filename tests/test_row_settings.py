@@ -15,8 +15,9 @@ from components.data import media
 from components.data.collator import VLMCollator
 from components.data.media_cache import MediaSettings, load_cached_video, media_key, preprocess_samples
 from components.data.prepare import cached_loaders, cached_rows, prepare_dataset
+from components.data.report import DatasetInvalid
+from components.data.row_checks import escape_special_tokens
 from components.data.rows import RowError, parse_row
-from components.data.validation import DatasetInvalid, escape_special_tokens
 from components.models.loading import ModelRef, load_processor
 from components.train.recipe import RowsDataset
 

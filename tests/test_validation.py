@@ -10,9 +10,10 @@ from PIL import Image
 
 from components.artifacts import Sample
 from components.config import DataConfig
-from components.data import validation
-from components.data.rows import DatasetFileError
-from components.data.validation import DatasetInvalid, ValidationReport, apply_policy, row_error_kind, validate_samples
+from components.data import media_checks
+from components.data.report import DatasetInvalid, ValidationReport
+from components.data.rows import DatasetFileError, RowError, parse_row
+from components.data.validate import apply_policy, validate_samples
 from tests.bad_inputs import (
     IMAGE_ONLY,
     MAX_LENGTH,
@@ -165,8 +166,8 @@ def test_media_is_checked_once_per_file(tmp_path: Path, monkeypatch: pytest.Monk
     path = tmp_path / "d.json"
     path.write_text(json.dumps([dict(row, id=str(i)) for i in range(5)]))
     calls: list[Path] = []
-    real = validation._check_image
-    monkeypatch.setattr(validation, "_check_image", lambda p, m: calls.append(p) or real(p, m))
+    real = media_checks._check_image
+    monkeypatch.setattr(media_checks, "_check_image", lambda p, m: calls.append(p) or real(p, m))
     _, report = validate_samples(path, DataConfig(image_folder=str(tmp_path)))
     assert report.ok and len(report.valid_indices) == 5
     assert len(calls) == 1
@@ -237,10 +238,24 @@ def test_pillow_limit_is_restored(tmp_path: Path):
     assert before == Image.MAX_IMAGE_PIXELS
 
 
-def test_unknown_reason_falls_back_to_schema():
-    assert row_error_kind("something new") == "schema"
-    assert row_error_kind("turn 0: 'value' must be a string, got int") == "wrong_type"
-    assert row_error_kind("the last turn must be an assistant answer") == "role_order"
+_Q, _A = {"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}
+_BAD_VIDEO = {"video": 3, "conversations": [_Q, _A]}
+
+
+@pytest.mark.parametrize(
+    ("row", "kind", "reason"),
+    [
+        ([], "not_object", "row must be an object, got list"),
+        ({"conversations": [{"from": "human", "value": 1}]}, "wrong_type", "turn 0: 'value' must be a string, got int"),
+        ({"conversations": [_Q]}, "role_order", "the last turn must be an assistant answer"),
+        ({"image": 3, "conversations": []}, "empty_conversation", "'conversations' must be a non-empty list"),
+        (_BAD_VIDEO, "wrong_type", "'video' must be a string or a list of strings, got int"),
+    ],
+)
+def test_row_errors_carry_their_kind(row: object, kind: str, reason: str):
+    with pytest.raises(RowError) as err:
+        parse_row(row, 7)
+    assert (err.value.index, err.value.kind, err.value.reason) == (7, kind, reason)
 
 
 def test_apply_policy_rejects_unknown_policy(validated):

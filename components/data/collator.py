@@ -30,6 +30,12 @@ class TemplateError(ValueError):
     pass
 
 
+class AllLabelsMasked(TemplateError):
+    """A row with no supervised token: no assistant turn, or every answer token is masked."""
+
+    kind = "all_masked"  # the validation issue kind
+
+
 @dataclass
 class Rendered:
     text: str
@@ -74,7 +80,7 @@ def render_sequences(processor, messages: list[dict], stops: Sequence[str]) -> l
     eos = processor.tokenizer.eos_token
     assistant = [k for k, m in enumerate(messages) if m["role"] == "assistant"]
     if not assistant:
-        raise TemplateError("every label is masked: the conversation has no assistant turn")
+        raise AllLabelsMasked("every label is masked: the conversation has no assistant turn")
     pending, sequences = list(assistant), []
     while pending:
         last = pending[-1]
@@ -196,7 +202,7 @@ class VLMCollator:
             try:
                 seqs = render_sequences(self.processor, row["messages"], self.stops)
             except TemplateError as err:
-                raise TemplateError(f"row {row.get('index', b)}: {err}") from None
+                raise type(err)(f"row {row.get('index', b)}: {err}") from None
             for rend in seqs:
                 if len(seqs) == 1:
                     out.append((b, rend, row))
@@ -230,7 +236,7 @@ class VLMCollator:
             raw_ids, offsets = _raw_tokens(self.tokenizer, rend.text, add_special)
             pos = supervised_positions(raw_ids, offsets, rend.spans, row_ids, rend.text)
             if not pos:
-                raise ValueError(f"{where}: every label is masked (no assistant tokens)")
+                raise AllLabelsMasked(f"{where}: every label is masked (no assistant tokens)")
             labels[b, pos] = ids[b, pos]
         batch["labels"] = labels
         return dict(batch)

@@ -14,7 +14,7 @@ from components.data import media
 from components.data.collator import VLMCollator, stop_tokens
 from components.data.media_cache import MediaSettings, load_cached_image, load_cached_video, media_key
 from components.data.rows import to_messages
-from components.data.validation import apply_policy, validate_samples
+from components.data.validate import apply_policy, validate_samples
 from components.models.loading import ModelRef
 
 log = logging.getLogger(__name__)

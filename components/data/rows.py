@@ -15,18 +15,23 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NoReturn
 
 from components.artifacts import Sample
 
 PLACEHOLDER = re.compile(r"<(image|video)>")
+RowErrorKind = Literal[
+    "not_object", "unknown_key", "missing_key", "empty_conversation", "wrong_type", "unknown_role", "role_order",
+    "placeholder_in_answer", "empty_answer", "placeholder_mismatch",
+]  # fmt: skip
 
 
 class RowError(ValueError):
-    """A bad row: carries the row's index, its id (if any) and the reason."""
+    """A bad row: carries the row's index, the kind of problem (a validation issue kind), the reason and the row's id
+    (if any)."""
 
-    def __init__(self, index: int, reason: str, row_id: str | None = None):
-        self.index, self.reason, self.row_id = index, reason, row_id
+    def __init__(self, index: int, kind: RowErrorKind, reason: str, row_id: str | None = None):
+        self.index, self.kind, self.reason, self.row_id = index, kind, reason, row_id
         who = f"row {index}" + (f" (id={row_id})" if row_id is not None else "")
         super().__init__(f"{who}: {reason}")
 
@@ -96,70 +101,80 @@ def parse_row(
     video_folder: str | Path | None = None,
     base: Path | None = None,
 ) -> Sample:
-    """Check the row's structure and turn it into a Sample; raises RowError naming the reason."""
+    """Check the row's structure and turn it into a Sample; raises RowError with the kind and reason."""
     if not isinstance(row, dict):
-        raise RowError(index, f"row must be an object, got {type(row).__name__}")
+        raise RowError(index, "not_object", f"row must be an object, got {type(row).__name__}")
     row_id = row.get("id")
     row_id = None if row_id is None else str(row_id)
 
-    def fail(reason: str):
-        raise RowError(index, reason, row_id)
+    def fail(kind: RowErrorKind, reason: str) -> NoReturn:
+        raise RowError(index, kind, reason, row_id)
 
     known = {"id", "system_prompt", "image", "video", "conversations", "max_frames"}
     unknown = sorted(set(row) - known)
     if unknown:
-        fail(f"unknown keys {unknown}")
+        fail("unknown_key", f"unknown keys {unknown}")
     if "conversations" not in row:
-        fail("missing key 'conversations'")
+        fail("missing_key", "missing key 'conversations'")
     convs = row["conversations"]
     if not isinstance(convs, list) or not convs:
-        fail("'conversations' must be a non-empty list")
+        fail("empty_conversation", "'conversations' must be a non-empty list")
     system = row.get("system_prompt")
     if system is not None and not isinstance(system, str):
-        fail("'system_prompt' must be a string")
+        fail("wrong_type", "'system_prompt' must be a string")
     max_frames = row.get("max_frames")
     if max_frames is not None and (type(max_frames) is not int or max_frames < 1):
-        fail(f"'max_frames' must be a positive integer, got {max_frames!r}")
+        fail("wrong_type", f"'max_frames' must be a positive integer, got {max_frames!r}")
     try:
         images = _as_list(row.get("image"), "image")
         videos = _as_list(row.get("video"), "video")
     except ValueError as e:
-        fail(str(e))
+        fail("wrong_type", str(e))
 
     roles = {user_key: "user", assistant_key: "assistant", system_key: "system"}
     turns: list[tuple[str, str]] = []
     for t, turn in enumerate(convs):
         if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
-            fail(f"turn {t}: must be an object with 'from' and 'value'")
+            fail("wrong_type", f"turn {t}: must be an object with 'from' and 'value'")
         if not isinstance(turn["value"], str):
-            fail(f"turn {t}: 'value' must be a string, got {type(turn['value']).__name__}")
+            fail("wrong_type", f"turn {t}: 'value' must be a string, got {type(turn['value']).__name__}")
         role = roles.get(turn["from"])
         if role is None:
-            fail(f"turn {t}: unknown role {turn['from']!r} (expected {user_key!r} or {assistant_key!r})")
+            fail(
+                "unknown_role", f"turn {t}: unknown role {turn['from']!r} (expected {user_key!r} or {assistant_key!r})"
+            )
         if role == "system":
             if t != 0 or system is not None:
-                fail(f"turn {t}: a system turn may only come first, and not together with 'system_prompt'")
+                fail(
+                    "role_order", f"turn {t}: a system turn may only come first, and not together with 'system_prompt'"
+                )
             system = turn["value"]
             continue
         turns.append((role, turn["value"]))
     if not turns:
-        fail("no user/assistant turns")
+        fail("role_order", "no user/assistant turns")
     for t, (role, _) in enumerate(turns):
         expected = "user" if t % 2 == 0 else "assistant"
         if role != expected:
-            fail(f"bad role order: turn {t} is {role!r}, expected {expected!r} (turns must alternate, user first)")
+            fail(
+                "role_order",
+                f"bad role order: turn {t} is {role!r}, expected {expected!r} (turns must alternate, user first)",
+            )
     if turns[-1][0] != "assistant":
-        fail("the last turn must be an assistant answer")
+        fail("role_order", "the last turn must be an assistant answer")
     for t, (role, text) in enumerate(turns):
         if role == "assistant" and PLACEHOLDER.search(text):
-            fail(f"turn {t}: media placeholders are only allowed in user turns")
+            fail("placeholder_in_answer", f"turn {t}: media placeholders are only allowed in user turns")
         if role == "assistant" and not text.strip():
-            fail(f"turn {t}: empty assistant answer")
+            fail("empty_answer", f"turn {t}: empty assistant answer")
     text = "".join(v for _, v in turns)
     for kind, files in (("image", images), ("video", videos)):
         n = len(re.findall(f"<{kind}>", text))
         if n != len(files):
-            fail(f"placeholder count mismatch: {n} <{kind}> placeholder(s) for {len(files)} {kind} file(s)")
+            fail(
+                "placeholder_mismatch",
+                f"placeholder count mismatch: {n} <{kind}> placeholder(s) for {len(files)} {kind} file(s)",
+            )
     return Sample(
         index=index,
         id=row_id,

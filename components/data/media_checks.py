@@ -1,0 +1,92 @@
+"""Media file checks: each image or video a row names must resolve inside the allowed roots, be a regular file and
+decode (Pillow, PyAV); images above the pixel limit are refused from their header, before decoding."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+import av
+from PIL import Image
+
+from components.data.report import Problem
+
+
+@contextmanager
+def pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
+    # Image.open checks the header's size against MAX_IMAGE_PIXELS before decoding anything: a warning above it (an
+    # error in _check_image), an error above twice it. Point that guard at our limit for the duration.
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+def _check_path(path: Path, roots: list[Path] | None, what: str) -> tuple[Path | None, Problem | None]:
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as e:  # symlink loop
+        return None, ("bad_path", f"{what} {path}: cannot resolve ({e})")
+    if roots is not None and not any(resolved.is_relative_to(r) for r in roots):
+        allowed = ", ".join(map(str, roots))
+        return None, ("outside_root", f"{what} {path} resolves to {resolved}, outside the allowed roots ({allowed})")
+    if not resolved.exists():
+        return None, ("missing_file", f"{what} file not found: {path}")
+    if not resolved.is_file():
+        return None, ("not_a_file", f"{what} {path} is not a regular file")
+    return resolved, None
+
+
+def _check_image(path: Path, max_pixels: int) -> Problem | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:  # rejects sizes above max_pixels, see pillow_pixel_limit
+                im.verify()
+            with Image.open(path) as im:  # verify() leaves the image unusable; reopen to decode the pixels
+                im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        return "image_too_large", f"image {path} is above max_image_pixels={max_pixels}: {e}"
+    except Exception as e:  # noqa: BLE001 - Pillow raises many types for bad files (OSError, SyntaxError, ...)
+        return "corrupt_image", f"image {path} cannot be decoded ({type(e).__name__}: {e})"
+    return None
+
+
+def _check_video(path: Path) -> Problem | None:
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                found = ", ".join(s.type for s in container.streams) or "none"
+                return "no_video_stream", f"video {path} has no video stream (streams: {found})"
+            stream = container.streams.video[0]
+            if next(container.decode(stream), None) is None:
+                return "empty_video", f"video {path} has no decodable frame"
+            stream_seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0
+            if not (stream.frames or container.duration or stream_seconds):
+                return "corrupt_video", f"video {path}: neither frame count nor duration is readable"
+    except Exception as e:  # noqa: BLE001 - PyAV/FFmpeg errors come in many types
+        return "corrupt_video", f"video {path} cannot be decoded ({type(e).__name__}: {e})"
+    return None
+
+
+class MediaChecker:
+    """Checks each file once, however many rows use it."""
+
+    def __init__(self, roots: list[Path] | None, max_image_pixels: int):
+        self.roots, self.max_image_pixels = roots, max_image_pixels
+        self._cache: dict[tuple[str, str], Problem | None] = {}
+
+    def __call__(self, media: Literal["image", "video"], path: str) -> Problem | None:
+        key = (media, path)
+        if key not in self._cache:
+            resolved, problem = _check_path(Path(path), self.roots, media)
+            if resolved is not None:
+                problem = _check_image(resolved, self.max_image_pixels) if media == "image" else _check_video(resolved)
+            self._cache[key] = problem
+        return self._cache[key]
