@@ -120,13 +120,18 @@ def tiny_config(spec: TinySpec, tok):
     return cls(**values)
 
 
-def build_from_spec(auto_class: str, spec: TinySpec, out: Path) -> None:
+def tiny_model(spec: TinySpec, auto_class: str = "AutoModelForImageTextToText"):
+    """(random model, tokenizer) of a spec, in memory."""
     tok = train_tokenizer(spec.tokens, spec.specials, spec.add_bos, spec.last_tokens)
-    cfg = tiny_config(spec, tok)
-    model = getattr(transformers, auto_class).from_config(cfg)
+    model = getattr(transformers, auto_class).from_config(tiny_config(spec, tok))
     if spec.after_init is not None:
         with torch.no_grad():
             spec.after_init(model)
+    return model, tok
+
+
+def build_from_spec(auto_class: str, spec: TinySpec, out: Path) -> None:
+    model, tok = tiny_model(spec, auto_class)
     eos = [tok.convert_tokens_to_ids(t) for t in spec.generation_eos] or [tok.eos_token_id]
     gen = model.generation_config
     gen.eos_token_id, gen.pad_token_id, gen.bos_token_id = eos, tok.pad_token_id, tok.bos_token_id
