@@ -138,7 +138,7 @@ def cmd_bench(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
-    p = argparse.ArgumentParser(prog="lmms", description=__doc__)
+    p = argparse.ArgumentParser(prog="lmms", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
 
     m = sub.add_parser("models", help="print the supported-models table")
