@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -144,12 +145,23 @@ def build_from_spec(auto_class: str, spec: TinySpec, out: Path) -> None:
     processor.save_pretrained(out)
 
 
+def _spec_modules(family: str) -> list:
+    """The family's spec module and the spec modules it takes shared constants from, recursively."""
+    names, out = [f"components.models.tiny.specs.{family}"], []
+    while names:
+        mod = importlib.import_module(names.pop())
+        if mod not in out:
+            out.append(mod)
+            names += re.findall(r"^from (components\.models\.tiny\.specs\.\w+) import", inspect.getsource(mod), re.M)
+    return out
+
+
 def _sources(family: str, recipe: Callable) -> str:
     """Everything that decides the checkpoint: the spec (or recipe) module, its template, and this builder."""
     spec = spec_for(family) if family not in RECIPES else None
     mods = [sys.modules[__name__], spec_module, tokenizer_module]
     if spec is not None:
-        mods.append(sys.modules[f"components.models.tiny.specs.{family}"])
+        mods += _spec_modules(family)
         text = (TEMPLATES / f"{spec.template}.jinja").read_text()
     else:  # a recipe not yet converted: it may import shared builders from any family module and tiny/parts.py
         mods += [m for name, m in sorted(sys.modules.items()) if name.startswith("components.models.families.")]
