@@ -1,9 +1,5 @@
 """Command A Vision (Cohere2-Vision): SigLIP tower on tiles plus a thumbnail, pixel-shuffle SwiGLU projector, Cohere2.
-
-NOT DISCOVERED YET (leading underscore): every stage but `labels` passes. The matrix's label check wants each supervised
-run to be the answer plus one stop token, but Command A closes answers with `<|END_RESPONSE|><|END_OF_TURN_TOKEN|>`;
-the collator (rightly) supervises `answer<|END_RESPONSE|><|END_OF_TURN_TOKEN|>`. Rename to `cohere2_vision.py` once
-the check accepts closing markers that end in a stop token.
+Command A closes answers with `<|END_RESPONSE|><|END_OF_TURN_TOKEN|>`; both are supervised.
 """
 
 from __future__ import annotations
