@@ -12,13 +12,14 @@ processor and collator. Its labels are all masked, so it adds no supervised toke
 tokens) and the gradients are those of the real rows, while every rank runs the image path and the video path inside
 the model's forward, at the same place, in every step. The dummy row is its own sequence (its own attention mask), so
 the real rows never attend to it.
+
+The recipe wraps its collator in it whenever the run's ZeRO stage is 3 (`TrainConfig.zero_stage`). Packing is refused
+with ZeRO-3 when the config is validated: the packed layout (components/train/packing.py) does not count the dummy row.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -96,12 +97,3 @@ class MediaBalancingCollator:
         extra = self.collator([self.dummy_row(missing_image, missing_video)])
         extra["labels"] = torch.full_like(extra["labels"], IGNORE_INDEX)
         return merge_batches(batch, extra, self.pad_token_id)
-
-
-def is_zero3(deepspeed: str | dict | None) -> bool:
-    """Whether a DeepSpeed config (path or dict) selects ZeRO stage 3."""
-    if not deepspeed:
-        return False
-    if isinstance(deepspeed, str):
-        deepspeed = json.loads(Path(deepspeed).read_text())
-    return int((deepspeed.get("zero_optimization") or {}).get("stage", 0)) == 3
