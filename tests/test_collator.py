@@ -16,7 +16,14 @@ import torch
 from PIL import Image
 
 from components.artifacts import Sample
-from components.data.collator import IGNORE_INDEX, TemplateError, VLMCollator, render, render_sequences
+from components.data.collator import (
+    IGNORE_INDEX,
+    TemplateError,
+    VLMCollator,
+    adds_special_tokens,
+    render,
+    render_sequences,
+)
 from components.data.rows import to_messages
 from components.matrix import supervised_runs as runs
 
@@ -392,3 +399,9 @@ def test_history_rewriting_template_trains_each_turn_in_its_own_sequence(load):
         assert len(spans) == 1
         s, e = spans[0]
         assert tok.decode(batch["input_ids"][b, s:e]) == "\n</think>\n\n" + answer + "<|im_end|>"
+
+
+def test_special_tokens_added_unless_the_template_wrote_bos():
+    tok = SimpleNamespace(bos_token="<s>")
+    assert not adds_special_tokens(tok, "<s>[INST] hi") and adds_special_tokens(tok, "[INST] hi")
+    assert adds_special_tokens(SimpleNamespace(bos_token=None), "<s>hi")

@@ -145,9 +145,10 @@ def _media_counts(messages: list[dict]) -> tuple[int, int]:
     return sum(p.get("type") == "image" for p in parts), sum(p.get("type") == "video" for p in parts)
 
 
-def _adds_special_tokens(processor, text: str) -> bool:
-    """Tokenizer specials (BOS) are added unless the template already wrote them."""
-    bos = processor.tokenizer.bos_token
+def adds_special_tokens(tokenizer, text: str) -> bool:
+    """Whether to tokenize a chat-template rendering with the tokenizer's specials (BOS): yes, unless the template
+    already wrote them. Training (VLMCollator), the merge probe and inference all decide it here."""
+    bos = tokenizer.bos_token
     return not (bos and text.startswith(bos))
 
 
@@ -212,7 +213,7 @@ class VLMCollator:
         seqs = self.sequences(rows)
         texts = [rend.text for _, rend, _ in seqs]
         items = [item for _, _, item in seqs]
-        add_special = _adds_special_tokens(self.processor, texts[0])
+        add_special = adds_special_tokens(self.tokenizer, texts[0])
         # Right padding, passed per call too: some processors (Aya Vision) default their text kwargs to left padding.
         self.tokenizer.padding_side = "right"
         batch = process_batch(self.processor, texts, items, add_special)
