@@ -21,9 +21,7 @@ from difflib import SequenceMatcher
 
 import torch
 
-from components.data.batching import process_batch
-
-IGNORE_INDEX = -100
+from components.data.batching import IGNORE_INDEX, pad_id, process_batch
 
 
 class TemplateError(ValueError):
@@ -187,6 +185,7 @@ class VLMCollator:
     def __init__(self, processor, stops: Sequence[str] | None = None, max_length: int | None = None):
         self.processor = processor
         self.tokenizer = processor.tokenizer
+        self.pad_token_id = pad_id(self.tokenizer)
         self.stops = list(stops) if stops else stop_tokens(processor)
         self.max_length = max_length
 

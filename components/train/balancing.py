@@ -25,41 +25,25 @@ import numpy as np
 import torch
 from PIL import Image
 
+from components.data.batching import fill_value, pad_cat, pad_id
 from components.data.collator import IGNORE_INDEX
 
 IMAGE_KEYS = ("pixel_values",)
 VIDEO_KEYS = ("pixel_values_videos",)
 
 
-def _pad_value(key: str, pad_token_id: int) -> int:
-    return {"input_ids": pad_token_id, "labels": IGNORE_INDEX}.get(key, 0)
-
-
 def merge_batches(batch: dict, extra: dict, pad_token_id: int) -> dict:
     """`batch` followed by `extra` (both collator outputs, right-padded): per-token tensors are padded to the longer
     length and stacked; media tensors are concatenated along their first dimension (in row order)."""
-    n, length = batch["input_ids"].shape
-    m, extra_length = extra["input_ids"].shape
-    width = max(length, extra_length)
+    n, m = batch["input_ids"].shape[0], extra["input_ids"].shape[0]
     out = dict(batch)
     for key, value in extra.items():
         if not isinstance(value, torch.Tensor):
             continue
-        mine = batch.get(key)
-        per_token = value.dim() >= 2 and value.shape[:2] == (m, extra_length)
-        if per_token:
-            parts = []
-            for t, rows in ((mine, n), (value, m)):
-                if t is None:  # a per-token key only the dummy row has (cannot happen with one processor)
-                    t = torch.full((rows, width), _pad_value(key, pad_token_id), dtype=value.dtype)
-                pad = width - t.shape[1]
-                if pad:
-                    filler = torch.full((t.shape[0], pad, *t.shape[2:]), _pad_value(key, pad_token_id), dtype=t.dtype)
-                    t = torch.cat([t, filler], dim=1)
-                parts.append(t)
-            out[key] = torch.cat(parts, dim=0)
-        else:
-            out[key] = value if mine is None else torch.cat([mine, value.to(mine.dtype)], dim=0)
+        if value.dim() >= 2 and value.shape[:2] == extra["input_ids"].shape:  # per token (one row each)
+            out[key] = pad_cat([batch.get(key), value], fill_value(key, pad_token_id), [n, m])
+        else:  # media (one entry per image, patch, frame, ...): a kind `batch` lacks is the dummy's alone
+            out[key] = pad_cat([batch.get(key), value], 0, [0, len(value)])
     return out
 
 
@@ -72,8 +56,7 @@ class MediaBalancingCollator:
         self.takes_video = takes_video and getattr(collator.processor, "video_processor", None) is not None
         self.image = Image.new("RGB", (side, side))
         self.video = np.zeros((frames, side, side, 3), np.uint8)
-        tok = collator.tokenizer
-        self.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        self.pad_token_id = pad_id(collator.tokenizer)
 
     def dummy_row(self, image: bool, video: bool) -> dict:
         content = ([{"type": "image"}] if image else []) + ([{"type": "video"}] if video else [])

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from components.data.batching import fill_value, pad_cat, pad_id
 from components.data.collator import IGNORE_INDEX, VLMCollator
 
 LAYOUT_KEYS = ("packed_seq_lens", "packed_rows", "packed_media")
@@ -45,8 +46,8 @@ class PackingCollator:
 
     def __init__(self, collator: VLMCollator, max_tokens: int | None = None):
         self.collator = collator
+        self.pad_token_id = pad_id(collator.tokenizer)
         self.max_tokens = max_tokens
-        self.pad_id = collator.tokenizer.pad_token_id if collator.tokenizer.pad_token_id is not None else 0
 
     def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
         batch = self.collator(rows)
@@ -54,22 +55,22 @@ class PackingCollator:
         lengths = batch.pop("attention_mask").sum(dim=1).tolist()
         row_of = next_fit(lengths, self.max_tokens)
         n_rows = row_of[-1] + 1
-        per_token = [k for k, v in batch.items() if isinstance(v, torch.Tensor) and v.shape[:2] == ids.shape]
-        width = max(sum(n for n, r in zip(lengths, row_of, strict=True) if r == row) for row in range(n_rows))
-        fill = {"input_ids": self.pad_id, "labels": IGNORE_INDEX}
-        out = {k: torch.full((n_rows, width), fill.get(k, 0), dtype=batch[k].dtype) for k in per_token}
+        members = [[b for b, r in enumerate(row_of) if r == row] for row in range(n_rows)]
+        # Each row: its samples' unpadded tokens end to end; rows right-padded to the widest.
+        for k, v in list(batch.items()):
+            if isinstance(v, torch.Tensor) and v.shape[:2] == ids.shape:
+                joined = [torch.cat([v[b, : lengths[b]] for b in bs])[None] for bs in members]
+                batch[k] = pad_cat(joined, fill_value(k, self.pad_token_id))
+        width = batch["input_ids"].shape[1]
         positions = torch.zeros(n_rows, width, dtype=torch.long)
-        cursor = [0] * n_rows
-        for b, (n, r) in enumerate(zip(lengths, row_of, strict=True)):
-            s = cursor[r]
-            for k in per_token:
-                out[k][r, s : s + n] = batch[k][b, :n]
-            out["labels"][r, s] = IGNORE_INDEX  # never predict a sample's first token from the previous sample
-            positions[r, s : s + n] = torch.arange(n)
-            cursor[r] += n
-        for r in range(n_rows):  # padding continues the last sample's positions: it sees that sample, nothing sees it
-            positions[r, cursor[r] :] = torch.arange(width - cursor[r]) + (positions[r, cursor[r] - 1] + 1)
-        batch.update(out)
+        for r, bs in enumerate(members):
+            s = 0
+            for b in bs:
+                batch["labels"][r, s] = IGNORE_INDEX  # never predict a sample's first token from the previous sample
+                positions[r, s : s + lengths[b]] = torch.arange(lengths[b])
+                s += lengths[b]
+            # padding continues the last sample's positions: it sees that sample, nothing sees it
+            positions[r, s:] = torch.arange(width - s) + (positions[r, s - 1] + 1)
         batch["position_ids"] = positions
         batch["packed_seq_lens"] = torch.tensor(lengths, dtype=torch.long)
         batch["packed_rows"] = torch.tensor(row_of, dtype=torch.long)
