@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -177,6 +178,19 @@ def supervised_positions(raw_ids, offsets, spans, expanded_ids, text: str | None
     if missing:
         raise TemplateError(f"{len(missing)} supervised tokens could not be located after media expansion")
     return [mapping[i] for i in sup]
+
+
+@runtime_checkable
+class Collator(Protocol):
+    """What a collator offers, and what a wrapper (MediaBalancingCollator, PackingCollator) reads from the collator it
+    wraps and offers in turn, so wrappers compose in any order: the processor and tokenizer that encode the rows, the
+    id padded input positions hold, and the call from dataset rows to a batch of tensors."""
+
+    processor: Any
+    tokenizer: Any
+    pad_token_id: int
+
+    def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]: ...
 
 
 class VLMCollator:

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from components.data.batching import fill_value, pad_cat, pad_id
-from components.data.collator import IGNORE_INDEX
+from components.data.batching import fill_value, pad_cat
+from components.data.collator import IGNORE_INDEX, Collator
 
 IMAGE_KEYS = ("pixel_values",)
 VIDEO_KEYS = ("pixel_values_videos",)
@@ -48,15 +48,17 @@ def merge_batches(batch: dict, extra: dict, pad_token_id: int) -> dict:
 
 
 class MediaBalancingCollator:
-    """Wraps the VLM collator: a batch without images (or, for video families, without videos) gets a masked dummy
-    row carrying the missing media, so that every rank runs the vision path(s) in every step."""
+    """Wraps a collator (any `components.data.collator.Collator`): a batch without images (or, for video families,
+    without videos) gets a masked dummy row carrying the missing media, so that every rank runs the vision path(s) in
+    every step."""
 
-    def __init__(self, collator, takes_video: bool, side: int = 56, frames: int = 2):
+    def __init__(self, collator: Collator, takes_video: bool, side: int = 56, frames: int = 2):
         self.collator = collator
-        self.takes_video = takes_video and getattr(collator.processor, "video_processor", None) is not None
+        self.processor, self.tokenizer = collator.processor, collator.tokenizer  # the Collator interface, passed on
+        self.pad_token_id = collator.pad_token_id
+        self.takes_video = takes_video and getattr(self.processor, "video_processor", None) is not None
         self.image = Image.new("RGB", (side, side))
         self.video = np.zeros((frames, side, side, 3), np.uint8)
-        self.pad_token_id = pad_id(collator.tokenizer)
 
     def dummy_row(self, image: bool, video: bool) -> dict:
         content = ([{"type": "image"}] if image else []) + ([{"type": "video"}] if video else [])

@@ -1,9 +1,11 @@
 """Padding-free packing for VLMs.
 
-`PackingCollator` wraps the generic `VLMCollator`: the processor expands media for the whole batch in one call, then
-every sample's unpadded tokens are laid end to end in one row (or, with a token budget, in as few rows as a next-fit
-pass in sample order gives; order is kept so media stay in the order the processor produced them). Each sample's
-position ids restart at 0 and its first label is masked, so no token is ever predicted across a sample boundary.
+`PackingCollator` wraps a collator (`components.data.collator.Collator`, the generic `VLMCollator` in the recipe): the
+processor expands media for the whole batch in one call, then every sample's unpadded tokens are laid end to end in one
+row (or, with a token budget, in as few rows as a next-fit pass in sample order gives; order is kept so media stay in
+the order the processor produced them). Each sample's position ids restart at 0 and its first label is masked, so no
+token is ever predicted across a sample boundary. Packing is refused with ZeRO-3 (components/config.py): the layout
+counts media per input row (`packed_media`), which misses the masked dummy row MediaBalancingCollator appends there.
 
 Attention is confined to each sample through the position-id resets, with no attention mask: transformers builds a
 block-diagonal causal mask from them on sdpa/eager (`find_packed_sequence_indices`) and takes the varlen path
@@ -23,8 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from components.data.batching import fill_value, pad_cat, pad_id
-from components.data.collator import IGNORE_INDEX, VLMCollator
+from components.data.batching import fill_value, pad_cat
+from components.data.collator import IGNORE_INDEX, Collator
 
 LAYOUT_KEYS = ("packed_seq_lens", "packed_rows", "packed_media")
 
@@ -44,9 +46,10 @@ class PackingCollator:
     """Rows {"messages", "images", "videos"} -> packed rows with per-sample positions and no padding between
     samples (rows of a multi-row pack are right-padded to the longest)."""
 
-    def __init__(self, collator: VLMCollator, max_tokens: int | None = None):
+    def __init__(self, collator: Collator, max_tokens: int | None = None):
         self.collator = collator
-        self.pad_token_id = pad_id(collator.tokenizer)
+        self.processor, self.tokenizer = collator.processor, collator.tokenizer  # the Collator interface, passed on
+        self.pad_token_id = collator.pad_token_id
         self.max_tokens = max_tokens
 
     def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
@@ -132,7 +135,7 @@ def prepare_packed_inputs(model: nn.Module, batch: dict) -> dict:
     return batch
 
 
-def sample_lengths(dataset, collator: VLMCollator) -> list[int]:
+def sample_lengths(dataset, collator: Collator) -> list[int]:
     """Exact token count of every sample (one collator call each, media from wherever the dataset reads them)."""
     return [int(collator([dataset[i]])["input_ids"].shape[1]) for i in range(len(dataset))]
 
