@@ -224,19 +224,17 @@ class PadToMaxLength:
 
     def __init__(self, collator, max_length: int):
         self.collator, self.max_length = collator, max_length
-        self.pad_id = collator.tokenizer.pad_token_id
 
     def __call__(self, rows):
         import torch
 
-        from components.data.collator import IGNORE_INDEX
+        from components.data.batching import fill_value
 
         batch = self.collator(rows)
-        extra = self.max_length - batch["input_ids"].shape[1]
-        fill = {"input_ids": self.pad_id, "labels": IGNORE_INDEX}
+        extra, pad_token_id = self.max_length - batch["input_ids"].shape[1], self.collator.pad_token_id
         for k in ("input_ids", "attention_mask", "labels", "mm_token_type_ids"):
             if k in batch:
-                batch[k] = torch.nn.functional.pad(batch[k], (0, extra), value=fill.get(k, 0))
+                batch[k] = torch.nn.functional.pad(batch[k], (0, extra), value=fill_value(k, pad_token_id))
         return batch
 
 

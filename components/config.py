@@ -5,6 +5,7 @@ YAML files only select and override these fields; unknown keys are rejected with
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,17 @@ INFRA = Path(__file__).resolve().parent.parent / "infra"
 def cache_root() -> Path:
     """Where lmms keeps its caches (tiny checkpoints, preprocessed media): $LMMS_CACHE, else ~/.cache/lmms-pipeline."""
     return Path(os.environ.get("LMMS_CACHE", Path.home() / ".cache" / "lmms-pipeline"))
+
+
+def deepspeed_stage(deepspeed: str | Path | dict | None) -> int:
+    """The ZeRO stage a DeepSpeed config (a JSON path, or the dict it holds) selects; 0 without one."""
+    if not deepspeed:
+        return 0
+    try:
+        ds = deepspeed if isinstance(deepspeed, dict) else json.loads(Path(deepspeed).read_text())
+        return int((ds.get("zero_optimization") or {}).get("stage", 0))
+    except (OSError, ValueError, TypeError, AttributeError) as err:
+        raise ValueError(f"cannot read the ZeRO stage of the DeepSpeed config {deepspeed}: {err}") from None
 
 
 class _Strict(BaseModel):
@@ -146,8 +158,17 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
-        if self.llm == "qlora" and self.deepspeed_config and "zero3" in Path(self.deepspeed_config).name:
+        # The stage is read only where it decides something: a custom DeepSpeed JSON is not opened otherwise.
+        if self.llm == "qlora" and self.zero_stage == 3:
             raise ValueError("QLoRA cannot be combined with DeepSpeed ZeRO-3; use ZeRO-2 or no DeepSpeed.")
+        if self.packing and self.zero_stage == 3:
+            raise ValueError(
+                "train.packing cannot be combined with DeepSpeed ZeRO-3 (train.distributed.strategy: zero3, or a "
+                "train.deepspeed JSON with zero_optimization.stage 3): under ZeRO-3 every batch may get a masked "
+                "dummy row carrying the media it lacks (components/train/balancing.py), which the packed layout "
+                "and its M-RoPE positions do not account for. Set train.packing: false, or train without ZeRO-3 "
+                "(train.distributed.strategy: ddp or zero2, and no stage-3 train.deepspeed JSON)."
+            )
         if self.llm == "frozen" and self.vision == "frozen" and self.projector == "frozen":
             raise ValueError("Nothing to train: llm, vision and projector are all frozen.")
         return self
@@ -158,6 +179,11 @@ class TrainConfig(_Strict):
         if self.deepspeed or self.distributed.strategy == "ddp":
             return self.deepspeed
         return str(INFRA / f"ds_{self.distributed.strategy}.json")
+
+    @property
+    def zero_stage(self) -> int:
+        """The ZeRO stage of `deepspeed_config` (0 without DeepSpeed); reads a custom JSON."""
+        return deepspeed_stage(self.deepspeed_config)
 
 
 class SmokeConfig(_Strict):

@@ -16,7 +16,16 @@ import torch
 from PIL import Image
 
 from components.artifacts import Sample
-from components.data.collator import IGNORE_INDEX, AllLabelsMasked, TemplateError, VLMCollator, render, render_sequences
+from components.data.batching import pad_cat, pad_id
+from components.data.collator import (
+    IGNORE_INDEX,
+    AllLabelsMasked,
+    TemplateError,
+    VLMCollator,
+    adds_special_tokens,
+    render,
+    render_sequences,
+)
 from components.data.rows import to_messages
 from components.matrix import supervised_runs as runs
 
@@ -393,3 +402,26 @@ def test_history_rewriting_template_trains_each_turn_in_its_own_sequence(load):
         assert len(spans) == 1
         s, e = spans[0]
         assert tok.decode(batch["input_ids"][b, s:e]) == "\n</think>\n\n" + answer + "<|im_end|>"
+
+
+def test_pad_id_falls_back_to_eos_then_zero():
+    tok = SimpleNamespace
+    assert pad_id(tok(pad_token_id=5, eos_token_id=2)) == 5
+    assert pad_id(tok(pad_token_id=0, eos_token_id=2)) == 0
+    assert pad_id(tok(pad_token_id=None, eos_token_id=2)) == 2
+    assert pad_id(tok(pad_token_id=None, eos_token_id=None)) == 0
+
+
+def test_pad_cat_right_pads_every_dimension_and_fills_missing_parts():
+    a, b = torch.ones(2, 3, 1, dtype=torch.long), torch.full((1, 5, 2), 7)
+    out = pad_cat([a, None, b], -1, [2, 3, 1])
+    assert out.shape == (6, 5, 2) and out.dtype == torch.long
+    assert torch.equal(out[:2, :3, :1], a) and (out[:2, 3:] == -1).all() and (out[:2, :, 1:] == -1).all()
+    assert (out[2:5] == -1).all() and torch.equal(out[5:], b)  # None became sizes[1] = 3 rows of pad
+    assert pad_cat([None, b], 0, [0, 1]).equal(b)
+
+
+def test_special_tokens_added_unless_the_template_wrote_bos():
+    tok = SimpleNamespace(bos_token="<s>")
+    assert not adds_special_tokens(tok, "<s>[INST] hi") and adds_special_tokens(tok, "[INST] hi")
+    assert adds_special_tokens(SimpleNamespace(bos_token=None), "<s>hi")

@@ -1,6 +1,7 @@
 """Every shipped config loads: ZenML's run-config schema (no misspelled top-level key, known steps) and our
 strict RunConfig (no unknown key anywhere)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,31 @@ def test_qlora_with_zero3_rejected():
         parse_config({"train": {"llm": "qlora", "deepspeed": "infra/ds_zero3.json"}})
     with pytest.raises(ValueError, match="ZeRO-3"):
         parse_config({"train": {"llm": "qlora", "distributed": {"strategy": "zero3"}}})
+
+
+def test_qlora_with_custom_stage3_json_rejected(tmp_path):
+    """The stage is read from the JSON, whatever the file is called."""
+    custom = tmp_path / "my_deepspeed.json"
+    custom.write_text(json.dumps({"zero_optimization": {"stage": 3}}))
+    with pytest.raises(ValueError, match="ZeRO-3"):
+        parse_config({"train": {"llm": "qlora", "deepspeed": str(custom)}})
+
+
+def test_packing_with_zero3_rejected(tmp_path):
+    """Packing does not count ZeRO-3's masked dummy row (components/train/balancing.py): refused, naming both keys."""
+    custom = tmp_path / "my_deepspeed.json"
+    custom.write_text(json.dumps({"zero_optimization": {"stage": 3}}))
+    both_keys = r"train\.packing cannot be combined with DeepSpeed ZeRO-3 \(train\.distributed\.strategy: zero3"
+    for train in ({"packing": True, "distributed": {"strategy": "zero3"}}, {"packing": True, "deepspeed": str(custom)}):
+        with pytest.raises(ValueError, match=both_keys):
+            parse_config({"train": train}, "run.yaml")
+    with pytest.raises(ValueError, match="cannot read the ZeRO stage"):  # packing needs the stage: a missing JSON fails
+        parse_config({"train": {"packing": True, "deepspeed": str(tmp_path / "missing.json")}})
+    # either one alone is fine, and so is packing with ZeRO-2
+    assert parse_config({"train": {"packing": True}}).train.packing
+    assert parse_config({"train": {"distributed": {"strategy": "zero3"}}}).train.zero_stage == 3
+    assert parse_config({"train": {"deepspeed": str(custom)}}).train.zero_stage == 3
+    assert parse_config({"train": {"packing": True, "distributed": {"strategy": "zero2"}}}).train.zero_stage == 2
 
 
 @pytest.mark.parametrize("path", FINETUNE_CONFIGS, ids=lambda p: p.name)

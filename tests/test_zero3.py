@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from components.artifacts import Sample
-from components.config import cache_root
+from components.config import DistributedConfig, TrainConfig, cache_root, deepspeed_stage
 from components.data import media
-from components.data.collator import VLMCollator
+from components.data.collator import Collator, VLMCollator
 from components.data.rows import to_messages
 from components.models.loading import load_model, load_processor
 from components.models.tiny.build import build_tiny
-from components.train.balancing import MediaBalancingCollator, is_zero3
+from components.train.balancing import MediaBalancingCollator
+from components.train.packing import PackingCollator, supervised_tokens
 
 ROOT = Path(__file__).parent.parent
 MEDIA = ROOT / "example_data" / "media" / "train"
@@ -90,10 +91,28 @@ def test_only_missing_kinds_are_added(qwen):
     assert "pixel_values_videos" not in image_only([_row("Hi.")])
 
 
-def test_is_zero3(tmp_path: Path):
-    assert is_zero3(str(ROOT / "infra" / "ds_zero3.json"))
-    assert not is_zero3(str(ROOT / "infra" / "ds_zero2.json"))
-    assert not is_zero3(None) and is_zero3({"zero_optimization": {"stage": 3}})
+def test_wrappers_compose_in_either_order(qwen):
+    """Both wrappers offer the interface they read (components.data.collator.Collator), so either can wrap the other."""
+    _, processor, fam = qwen
+    collator = VLMCollator(processor)
+    balancing, packing = MediaBalancingCollator(collator, fam.video), PackingCollator(collator)
+    for wrapped in (collator, balancing, packing, PackingCollator(balancing), MediaBalancingCollator(packing, False)):
+        assert isinstance(wrapped, Collator)
+        assert wrapped.processor is processor and wrapped.tokenizer is processor.tokenizer
+        assert wrapped.pad_token_id == processor.tokenizer.pad_token_id
+    rows = [_row("Say hi."), _row("Repeat: blue.")]
+    packed = PackingCollator(balancing)(rows)  # the text-only batch gets the dummy row, then is packed
+    assert packed["input_ids"].shape[0] == 1 and packed["packed_seq_lens"].shape[0] == 3
+    assert "pixel_values" in packed and supervised_tokens(packed) == supervised_tokens(collator(rows))
+
+
+def test_zero_stage():
+    assert deepspeed_stage(str(ROOT / "infra" / "ds_zero3.json")) == 3
+    assert deepspeed_stage(str(ROOT / "infra" / "ds_zero2.json")) == 2
+    assert deepspeed_stage(None) == 0 and deepspeed_stage({"zero_optimization": {"stage": 3}}) == 3
+    assert TrainConfig(distributed=DistributedConfig(strategy="zero3")).zero_stage == 3
+    assert TrainConfig(deepspeed=str(ROOT / "infra" / "ds_zero2.json")).zero_stage == 2
+    assert TrainConfig().zero_stage == 0
 
 
 def _launch(out: Path, timeout: int, **env_extra: str) -> subprocess.CompletedProcess | None:

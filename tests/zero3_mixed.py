@@ -94,9 +94,9 @@ def main(out_dir: str) -> None:
         }  # fmt: skip
     )
     if os.environ.get("LMMS_ZERO3_UNBALANCED"):  # negative control: train without the balancing collator
-        import components.train.balancing
+        import components.train.recipe
 
-        components.train.balancing.is_zero3 = lambda _: False
+        components.train.recipe.MediaBalancingCollator = lambda collator, takes_video: collator
     dataset = ScheduledRows(rank, world)
     result = train(cfg, str(build_tiny("qwen2_vl")), dataset, None, Path(out_dir) / "train")
     losses = [h["loss"] for h in result.log_history if "loss" in h]

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import torch
 
+IGNORE_INDEX = -100  # label of a position that carries no loss
+
 
 def shares_media_keys(processor) -> bool:
     """True when the processor's image and video processors produce an output key in common."""
@@ -32,12 +34,28 @@ def _media_kwargs(rows: Sequence[dict]) -> dict:
     return kwargs
 
 
-def _pad_cat(parts: list[torch.Tensor | None], sizes: list[int], pad: int | float) -> torch.Tensor:
+def pad_id(tokenizer) -> int:
+    """The id padded positions hold: the tokenizer's pad token, else its EOS, else 0. Padding is masked out of
+    attention (or follows the last sample, in packed rows) and out of the loss, so any valid id does."""
+    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return tid
+    return 0
+
+
+def fill_value(key: str, pad_token_id: int) -> int:
+    """What padding holds in a batch tensor: the pad id in input ids, IGNORE_INDEX in labels, 0 anywhere else."""
+    return {"input_ids": pad_token_id, "labels": IGNORE_INDEX}.get(key, 0)
+
+
+def pad_cat(parts: Sequence[torch.Tensor | None], pad: int | float, sizes: Sequence[int] | None = None) -> torch.Tensor:
+    """`parts` right-padded with `pad` to the largest shape in every dimension after the first, then concatenated
+    along the first, in the first part's dtype. A missing part (None) becomes `sizes[i]` rows of `pad`."""
     ref = next(p for p in parts if p is not None)
     shape = [max(p.shape[d] for p in parts if p is not None) for d in range(1, ref.dim())]
     out = []
-    for p, n in zip(parts, sizes, strict=True):
-        full = torch.full((n, *shape), pad, dtype=ref.dtype)
+    for i, p in enumerate(parts):
+        full = torch.full((p.shape[0] if p is not None else sizes[i], *shape), pad, dtype=ref.dtype)
         if p is not None:
             full[tuple(slice(0, s) for s in p.shape)] = p
         out.append(full)
@@ -67,11 +85,10 @@ def process_batch(processor, texts: list[str], rows: Sequence[dict], add_special
         return call(everything)
     groups = [rest, video]
     batches = [call(g) for g in groups]
-    pad_id = processor.tokenizer.pad_token_id or 0
+    pad_token_id = pad_id(processor.tokenizer)
     order = torch.tensor([i for g in groups for i in g]).argsort()
     merged = {}
     for key in dict.fromkeys(k for b in batches for k in b):
         parts = [b.get(key) for b in batches]
-        pad = pad_id if key == "input_ids" else 0
-        merged[key] = _pad_cat(parts, [len(g) for g in groups], pad)[order]
+        merged[key] = pad_cat(parts, fill_value(key, pad_token_id), [len(g) for g in groups])[order]
     return merged

@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from components.data.batching import process_batch
-
-IGNORE_INDEX = -100
+from components.data.batching import IGNORE_INDEX, pad_id, process_batch
 
 
 class TemplateError(ValueError):
@@ -151,9 +150,10 @@ def _media_counts(messages: list[dict]) -> tuple[int, int]:
     return sum(p.get("type") == "image" for p in parts), sum(p.get("type") == "video" for p in parts)
 
 
-def _adds_special_tokens(processor, text: str) -> bool:
-    """Tokenizer specials (BOS) are added unless the template already wrote them."""
-    bos = processor.tokenizer.bos_token
+def adds_special_tokens(tokenizer, text: str) -> bool:
+    """Whether to tokenize a chat-template rendering with the tokenizer's specials (BOS): yes, unless the template
+    already wrote them. Training (VLMCollator), the merge probe and inference all decide it here."""
+    bos = tokenizer.bos_token
     return not (bos and text.startswith(bos))
 
 
@@ -186,12 +186,26 @@ def supervised_positions(raw_ids, offsets, spans, expanded_ids, text: str | None
     return [mapping[i] for i in sup]
 
 
+@runtime_checkable
+class Collator(Protocol):
+    """What a collator offers, and what a wrapper (MediaBalancingCollator, PackingCollator) reads from the collator it
+    wraps and offers in turn, so wrappers compose in any order: the processor and tokenizer that encode the rows, the
+    id padded input positions hold, and the call from dataset rows to a batch of tensors."""
+
+    processor: Any
+    tokenizer: Any
+    pad_token_id: int
+
+    def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]: ...
+
+
 class VLMCollator:
     """Turns rows {"messages", "images", "videos"} into a padded batch with assistant-only labels."""
 
     def __init__(self, processor, stops: Sequence[str] | None = None, max_length: int | None = None):
         self.processor = processor
         self.tokenizer = processor.tokenizer
+        self.pad_token_id = pad_id(self.tokenizer)
         self.stops = list(stops) if stops else stop_tokens(processor)
         self.max_length = max_length
 
@@ -218,7 +232,7 @@ class VLMCollator:
         seqs = self.sequences(rows)
         texts = [rend.text for _, rend, _ in seqs]
         items = [item for _, _, item in seqs]
-        add_special = _adds_special_tokens(self.processor, texts[0])
+        add_special = adds_special_tokens(self.tokenizer, texts[0])
         # Right padding, passed per call too: some processors (Aya Vision) default their text kwargs to left padding.
         self.tokenizer.padding_side = "right"
         batch = process_batch(self.processor, texts, items, add_special)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -139,9 +139,15 @@ class ModelRef:
         return getattr(transformers, fam.auto_class).from_pretrained(self.path, **kwargs)
 
 
-def load_model(path: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False, **kwargs):
+def load_model(
+    path: str,
+    dtype: torch.dtype = torch.float32,
+    trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
+    **kwargs,
+):
     """(model, family) of a checkpoint directory or hub path (see ModelRef for runs)."""
-    ref = ModelRef.from_path(path, trust_remote_code)
+    ref = replace(ModelRef.from_path(path, trust_remote_code), attn_implementation=attn_implementation)
     return ref.load_model(dtype, **kwargs), ref.entry
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from peft import PeftModel
 
+from components.data.collator import adds_special_tokens
 from components.models.loading import ModelRef
 
 
@@ -37,7 +38,6 @@ def generate(
 ) -> str:
     """Greedy generation for one conversation whose last message is a user turn."""
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    bos = processor.tokenizer.bos_token
     kwargs: dict = {}
     if images:
         kwargs["images"] = [list(images)]
@@ -45,7 +45,7 @@ def generate(
         kwargs["videos"] = list(videos)
         kwargs["do_sample_frames"] = False
     inputs = processor(
-        text=[text], return_tensors="pt", add_special_tokens=not (bos and text.startswith(bos)), **kwargs
+        text=[text], return_tensors="pt", add_special_tokens=adds_special_tokens(processor.tokenizer, text), **kwargs
     ).to(model.device)
     if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)

@@ -10,6 +10,7 @@ from peft import PeftModel
 from PIL import Image
 
 from components.artifacts import CheckpointMeta
+from components.data.collator import adds_special_tokens
 from components.models.loading import ModelRef
 
 
@@ -33,13 +34,12 @@ def _probe_inputs(processor, images: bool = True) -> dict:
         )
         for p in prompts
     ]
-    bos = processor.tokenizer.bos_token
     return processor(
         text=texts,
         images=[[_probe_image(i)] for i in range(len(texts))],
         return_tensors="pt",
         padding=True,
-        add_special_tokens=not (bos and texts[0].startswith(bos)),
+        add_special_tokens=adds_special_tokens(processor.tokenizer, texts[0]),
     )
 
 

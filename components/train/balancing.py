@@ -12,67 +12,53 @@ processor and collator. Its labels are all masked, so it adds no supervised toke
 tokens) and the gradients are those of the real rows, while every rank runs the image path and the video path inside
 the model's forward, at the same place, in every step. The dummy row is its own sequence (its own attention mask), so
 the real rows never attend to it.
+
+The recipe wraps its collator in it whenever the run's ZeRO stage is 3 (`TrainConfig.zero_stage`). Packing is refused
+with ZeRO-3 when the config is validated: the packed layout (components/train/packing.py) does not count the dummy row.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from components.data.collator import IGNORE_INDEX
+from components.data.batching import fill_value, pad_cat
+from components.data.collator import IGNORE_INDEX, Collator
 
 IMAGE_KEYS = ("pixel_values",)
 VIDEO_KEYS = ("pixel_values_videos",)
 
 
-def _pad_value(key: str, pad_token_id: int) -> int:
-    return {"input_ids": pad_token_id, "labels": IGNORE_INDEX}.get(key, 0)
-
-
 def merge_batches(batch: dict, extra: dict, pad_token_id: int) -> dict:
     """`batch` followed by `extra` (both collator outputs, right-padded): per-token tensors are padded to the longer
     length and stacked; media tensors are concatenated along their first dimension (in row order)."""
-    n, length = batch["input_ids"].shape
-    m, extra_length = extra["input_ids"].shape
-    width = max(length, extra_length)
+    n, m = batch["input_ids"].shape[0], extra["input_ids"].shape[0]
     out = dict(batch)
     for key, value in extra.items():
         if not isinstance(value, torch.Tensor):
             continue
-        mine = batch.get(key)
-        per_token = value.dim() >= 2 and value.shape[:2] == (m, extra_length)
-        if per_token:
-            parts = []
-            for t, rows in ((mine, n), (value, m)):
-                if t is None:  # a per-token key only the dummy row has (cannot happen with one processor)
-                    t = torch.full((rows, width), _pad_value(key, pad_token_id), dtype=value.dtype)
-                pad = width - t.shape[1]
-                if pad:
-                    filler = torch.full((t.shape[0], pad, *t.shape[2:]), _pad_value(key, pad_token_id), dtype=t.dtype)
-                    t = torch.cat([t, filler], dim=1)
-                parts.append(t)
-            out[key] = torch.cat(parts, dim=0)
-        else:
-            out[key] = value if mine is None else torch.cat([mine, value.to(mine.dtype)], dim=0)
+        if value.dim() >= 2 and value.shape[:2] == extra["input_ids"].shape:  # per token (one row each)
+            out[key] = pad_cat([batch.get(key), value], fill_value(key, pad_token_id), [n, m])
+        else:  # media (one entry per image, patch, frame, ...): a kind `batch` lacks is the dummy's alone
+            out[key] = pad_cat([batch.get(key), value], 0, [0, len(value)])
     return out
 
 
 class MediaBalancingCollator:
-    """Wraps the VLM collator: a batch without images (or, for video families, without videos) gets a masked dummy
-    row carrying the missing media, so that every rank runs the vision path(s) in every step."""
+    """Wraps a collator (any `components.data.collator.Collator`): a batch without images (or, for video families,
+    without videos) gets a masked dummy row carrying the missing media, so that every rank runs the vision path(s) in
+    every step."""
 
-    def __init__(self, collator, takes_video: bool, side: int = 56, frames: int = 2):
+    def __init__(self, collator: Collator, takes_video: bool, side: int = 56, frames: int = 2):
         self.collator = collator
-        self.takes_video = takes_video and getattr(collator.processor, "video_processor", None) is not None
+        self.processor, self.tokenizer = collator.processor, collator.tokenizer  # the Collator interface, passed on
+        self.pad_token_id = collator.pad_token_id
+        self.takes_video = takes_video and getattr(self.processor, "video_processor", None) is not None
         self.image = Image.new("RGB", (side, side))
         self.video = np.zeros((frames, side, side, 3), np.uint8)
-        tok = collator.tokenizer
-        self.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
 
     def dummy_row(self, image: bool, video: bool) -> dict:
         content = ([{"type": "image"}] if image else []) + ([{"type": "video"}] if video else [])
@@ -96,12 +82,3 @@ class MediaBalancingCollator:
         extra = self.collator([self.dummy_row(missing_image, missing_video)])
         extra["labels"] = torch.full_like(extra["labels"], IGNORE_INDEX)
         return merge_batches(batch, extra, self.pad_token_id)
-
-
-def is_zero3(deepspeed: str | dict | None) -> bool:
-    """Whether a DeepSpeed config (path or dict) selects ZeRO stage 3."""
-    if not deepspeed:
-        return False
-    if isinstance(deepspeed, str):
-        deepspeed = json.loads(Path(deepspeed).read_text())
-    return int((deepspeed.get("zero_optimization") or {}).get("stage", 0)) == 3

@@ -1,9 +1,11 @@
 """Padding-free packing for VLMs.
 
-`PackingCollator` wraps the generic `VLMCollator`: the processor expands media for the whole batch in one call, then
-every sample's unpadded tokens are laid end to end in one row (or, with a token budget, in as few rows as a next-fit
-pass in sample order gives; order is kept so media stay in the order the processor produced them). Each sample's
-position ids restart at 0 and its first label is masked, so no token is ever predicted across a sample boundary.
+`PackingCollator` wraps a collator (`components.data.collator.Collator`, the generic `VLMCollator` in the recipe): the
+processor expands media for the whole batch in one call, then every sample's unpadded tokens are laid end to end in one
+row (or, with a token budget, in as few rows as a next-fit pass in sample order gives; order is kept so media stay in
+the order the processor produced them). Each sample's position ids restart at 0 and its first label is masked, so no
+token is ever predicted across a sample boundary. Packing is refused with ZeRO-3 (components/config.py): the layout
+counts media per input row (`packed_media`), which misses the masked dummy row MediaBalancingCollator appends there.
 
 Attention is confined to each sample through the position-id resets, with no attention mask: transformers builds a
 block-diagonal causal mask from them on sdpa/eager (`find_packed_sequence_indices`) and takes the varlen path
@@ -23,7 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from components.data.collator import IGNORE_INDEX, VLMCollator
+from components.data.batching import fill_value, pad_cat
+from components.data.collator import IGNORE_INDEX, Collator
 
 LAYOUT_KEYS = ("packed_seq_lens", "packed_rows", "packed_media")
 
@@ -43,10 +46,11 @@ class PackingCollator:
     """Rows {"messages", "images", "videos"} -> packed rows with per-sample positions and no padding between
     samples (rows of a multi-row pack are right-padded to the longest)."""
 
-    def __init__(self, collator: VLMCollator, max_tokens: int | None = None):
+    def __init__(self, collator: Collator, max_tokens: int | None = None):
         self.collator = collator
+        self.processor, self.tokenizer = collator.processor, collator.tokenizer  # the Collator interface, passed on
+        self.pad_token_id = collator.pad_token_id
         self.max_tokens = max_tokens
-        self.pad_id = collator.tokenizer.pad_token_id if collator.tokenizer.pad_token_id is not None else 0
 
     def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
         batch = self.collator(rows)
@@ -54,22 +58,22 @@ class PackingCollator:
         lengths = batch.pop("attention_mask").sum(dim=1).tolist()
         row_of = next_fit(lengths, self.max_tokens)
         n_rows = row_of[-1] + 1
-        per_token = [k for k, v in batch.items() if isinstance(v, torch.Tensor) and v.shape[:2] == ids.shape]
-        width = max(sum(n for n, r in zip(lengths, row_of, strict=True) if r == row) for row in range(n_rows))
-        fill = {"input_ids": self.pad_id, "labels": IGNORE_INDEX}
-        out = {k: torch.full((n_rows, width), fill.get(k, 0), dtype=batch[k].dtype) for k in per_token}
+        members = [[b for b, r in enumerate(row_of) if r == row] for row in range(n_rows)]
+        # Each row: its samples' unpadded tokens end to end; rows right-padded to the widest.
+        for k, v in list(batch.items()):
+            if isinstance(v, torch.Tensor) and v.shape[:2] == ids.shape:
+                joined = [torch.cat([v[b, : lengths[b]] for b in bs])[None] for bs in members]
+                batch[k] = pad_cat(joined, fill_value(k, self.pad_token_id))
+        width = batch["input_ids"].shape[1]
         positions = torch.zeros(n_rows, width, dtype=torch.long)
-        cursor = [0] * n_rows
-        for b, (n, r) in enumerate(zip(lengths, row_of, strict=True)):
-            s = cursor[r]
-            for k in per_token:
-                out[k][r, s : s + n] = batch[k][b, :n]
-            out["labels"][r, s] = IGNORE_INDEX  # never predict a sample's first token from the previous sample
-            positions[r, s : s + n] = torch.arange(n)
-            cursor[r] += n
-        for r in range(n_rows):  # padding continues the last sample's positions: it sees that sample, nothing sees it
-            positions[r, cursor[r] :] = torch.arange(width - cursor[r]) + (positions[r, cursor[r] - 1] + 1)
-        batch.update(out)
+        for r, bs in enumerate(members):
+            s = 0
+            for b in bs:
+                batch["labels"][r, s] = IGNORE_INDEX  # never predict a sample's first token from the previous sample
+                positions[r, s : s + lengths[b]] = torch.arange(lengths[b])
+                s += lengths[b]
+            # padding continues the last sample's positions: it sees that sample, nothing sees it
+            positions[r, s:] = torch.arange(width - s) + (positions[r, s - 1] + 1)
         batch["position_ids"] = positions
         batch["packed_seq_lens"] = torch.tensor(lengths, dtype=torch.long)
         batch["packed_rows"] = torch.tensor(row_of, dtype=torch.long)
@@ -131,7 +135,7 @@ def prepare_packed_inputs(model: nn.Module, batch: dict) -> dict:
     return batch
 
 
-def sample_lengths(dataset, collator: VLMCollator) -> list[int]:
+def sample_lengths(dataset, collator: Collator) -> list[int]:
     """Exact token count of every sample (one collator call each, media from wherever the dataset reads them)."""
     return [int(collator([dataset[i]])["input_ids"].shape[1]) for i in range(len(dataset))]
 

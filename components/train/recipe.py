@@ -21,7 +21,7 @@ from components.data.collator import VLMCollator, stop_tokens
 from components.data.rows import to_messages
 from components.models.family import Family
 from components.models.loading import ModelRef
-from components.train.balancing import MediaBalancingCollator, is_zero3
+from components.train.balancing import MediaBalancingCollator
 from components.train.packing import PackingCollator, sample_lengths
 from components.train.parts import apply_trainable, count_trainable, quantization_config
 from components.train.resume import CompletionMarker, drop_all, drop_incomplete, last_complete_checkpoint
@@ -140,7 +140,7 @@ def train(
     log.info("trainable parameters: %d / %d (%.2f%%)", n_train, n_total, 100 * n_train / max(n_total, 1))
     collator = VLMCollator(processor, stop_tokens(processor, model.generation_config), cfg.train.max_length)
     trainer_cls, extra = fast_trainer(cfg.train, fam, collator, train_ds)
-    if is_zero3(cfg.train.deepspeed_config):  # every rank runs the vision path(s) every step (train/balancing.py)
+    if cfg.train.zero_stage == 3:  # every rank runs the vision path(s) every step (train/balancing.py)
         collator = MediaBalancingCollator(collator, fam.video)
     if cfg.train.packing:
         collator = PackingCollator(collator, cfg.train.pack_max_tokens)
