@@ -1,6 +1,5 @@
 from components.models.tiny.spec import TinySpec
-
-MEDIA = dict(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112}, patch_size=14, merge_size=2)
+from components.models.tiny.specs.qwen2_vl import MEDIA
 
 TINY = TinySpec(
     "Glm4vConfig",
