@@ -3,9 +3,6 @@ images, several images and video."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from components.models.families.glm4v import build_glm
 from components.models.family import Family, ModelEntry
 
 FAMILY = Family(
@@ -23,7 +20,3 @@ MODELS = [
     ModelEntry("tiny-glm4.6v", "glm46v", "(built locally)", tiny=True),
     ModelEntry("glm-4.6v-flash", "glm46v", "zai-org/GLM-4.6V-Flash"),
 ]
-
-
-def tiny(out: Path) -> None:
-    build_glm(out, "glm46v")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from components.models.families.glm4v import build_glm
 from components.models.family import Family, ModelEntry
 
 FAMILY = Family(
@@ -23,7 +20,3 @@ MODELS = [
     ModelEntry("tiny-glm4.5v", "glm4v_moe", "(built locally)", tiny=True),
     ModelEntry("glm-4.5v", "glm4v_moe", "zai-org/GLM-4.5V"),
 ]
-
-
-def tiny(out: Path) -> None:
-    build_glm(out, "glm4v_moe")

@@ -3,9 +3,6 @@ the image / slice markers and row newlines to the image canvas (their ids live i
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from components.models.families.minicpmv4_6 import build
 from components.models.family import Family
 
 FAMILY = Family(
@@ -19,7 +16,3 @@ FAMILY = Family(
 )
 
 MODELS: list = []  # only the tiny checkpoint: no hub path for a 4.7 release is known to us yet
-
-
-def tiny(out: Path) -> None:
-    build(out, "MiniCPMV4_7Config", "MiniCPMV4_7Processor", canvas_ids=True)

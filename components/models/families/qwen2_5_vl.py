@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from components.models.families.qwen2_vl import build_qwen_vl
 from components.models.family import Family, ModelEntry
 
 FAMILY = Family(
@@ -22,7 +19,3 @@ MODELS = [
     ModelEntry("qwen2.5-vl-7b-instruct", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct"),
     ModelEntry("qwen2.5-vl-72b-instruct", "qwen2_5_vl", "Qwen/Qwen2.5-VL-72B-Instruct"),
 ]
-
-
-def tiny(out: Path) -> None:
-    build_qwen_vl(out, "2.5")

@@ -3,9 +3,6 @@ with a Qwen3-VL-style vision tower; images, several images and video."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from components.models.families.qwen3_vl import build_qwen3
 from components.models.family import Family, ModelEntry
 
 FAMILY = Family(
@@ -25,7 +22,3 @@ MODELS = [
     ModelEntry("qwen3.5-4b", "qwen3_5", "Qwen/Qwen3.5-4B"),
     ModelEntry("qwen3.5-27b", "qwen3_5", "Qwen/Qwen3.5-27B"),
 ]
-
-
-def tiny(out: Path) -> None:
-    build_qwen3(out, "qwen3_5")

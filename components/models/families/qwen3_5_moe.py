@@ -3,9 +3,6 @@ video."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from components.models.families.qwen3_vl import build_qwen3
 from components.models.family import Family, ModelEntry
 
 FAMILY = Family(
@@ -23,7 +20,3 @@ MODELS = [
     ModelEntry("tiny-qwen3.5-moe", "qwen3_5_moe", "(built locally)", tiny=True),
     ModelEntry("qwen3.5-35b-a3b", "qwen3_5_moe", "Qwen/Qwen3.5-35B-A3B"),
 ]
-
-
-def tiny(out: Path) -> None:
-    build_qwen3(out, "qwen3_5_moe")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from components.models.families.qwen3_vl import build_qwen3
 from components.models.family import Family, ModelEntry
 
 FAMILY = Family(
@@ -23,7 +20,3 @@ MODELS = [
     ModelEntry("qwen3-vl-30b-a3b-instruct", "qwen3_vl_moe", "Qwen/Qwen3-VL-30B-A3B-Instruct"),
     ModelEntry("qwen3-vl-235b-a22b-instruct", "qwen3_vl_moe", "Qwen/Qwen3-VL-235B-A22B-Instruct"),
 ]
-
-
-def tiny(out: Path) -> None:
-    build_qwen3(out, "qwen3_vl_moe")

@@ -116,6 +116,8 @@ def tiny_config(spec: TinySpec, tok):
         if isinstance(values.get(key), dict):
             _wire_tokens(values[key], spec.tokens, tok, text="text" in key or "llm" in key)
     _wire_tokens(values, spec.tokens, tok, text=True)
+    for key, text in spec.token_ids.items():
+        (values[key],) = tok(text, add_special_tokens=False)["input_ids"]
     for key in ("transformers_version", "architectures", "_name_or_path"):
         values.pop(key, None)
     return cls(**values)

@@ -17,8 +17,9 @@ class TinySpec:
     `config` overrides are merged on top (a dict value merges into that sub-config). Token ids are wired from the
     tokenizer's named tokens: a config key `<name>_id` or `<name>_index` takes the id of `tokens["<name>"]` (so
     `image_token_id` and `image_token_index` both take `tokens["image_token"]`), `bos/eos/pad_token_id` take the
-    tokenizer's, `vocab_size` its length. The processor is `processor(tokenizer=..., chat_template=..., **parts,
-    **processor_kwargs)` with each part built from its (class, kwargs).
+    tokenizer's, `vocab_size` its length; `token_ids` sets top-level keys not named after a token (`newline_id`,
+    `im_start_id`) to the id of the one token their text encodes to. The processor is `processor(tokenizer=...,
+    chat_template=..., **parts, **processor_kwargs)` with each part built from its (class, kwargs).
     """
 
     config_class: str  # transformers config class, e.g. "LlavaConfig"
@@ -31,6 +32,7 @@ class TinySpec:
     last_tokens: tuple[str, ...] = ()  # specials given the highest ids, in order (ids above the text vocabulary)
     add_bos: bool = False  # the tokenizer adds BOS (when the template does not write it)
     config: dict[str, Any] = field(default_factory=dict)  # overrides of the shrunk config
+    token_ids: dict[str, str] = field(default_factory=dict)  # top-level config key -> text of one token, e.g. "\n"
     parts: dict[str, Component] = field(default_factory=dict)  # image_processor / video_processor / ...
     processor_kwargs: dict[str, Any] = field(default_factory=dict)
     generation_eos: tuple[str, ...] = ()  # tokens generation stops on (default: the EOS token)
