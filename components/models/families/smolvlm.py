@@ -3,9 +3,6 @@ SmolVLM releases are model_type idefics3 checkpoints and load through that famil
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from components.models.families.idefics3 import build_idefics
 from components.models.family import Family, ModelEntry
 
 FAMILY = Family(
@@ -25,7 +22,3 @@ MODELS = [
     ModelEntry("smolvlm2-500m-video-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"),
     ModelEntry("smolvlm2-2.2b-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-2.2B-Instruct"),
 ]
-
-
-def tiny(out: Path) -> None:
-    build_idefics(out, "smolvlm")

@@ -67,23 +67,26 @@ def _shrunk(values: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any]:
     for key, size in sizes.items():
         if isinstance(out.get(key), int) and not isinstance(out[key], bool) and out[key] > size:
             out[key] = size
-    if isinstance(out.get("layer_types"), list) and isinstance(out.get("num_hidden_layers"), int):
-        out["layer_types"] = out["layer_types"][: out["num_hidden_layers"]]
+    layers = out.get("num_hidden_layers")
+    if isinstance(out.get("layer_types"), list) and isinstance(layers, int):
+        out["layer_types"] = out["layer_types"][:layers]
+    if isinstance(out.get("per_layer_config"), dict) and isinstance(layers, int):  # per-layer overrides, by index
+        out["per_layer_config"] = {k: v for k, v in out["per_layer_config"].items() if int(k) < layers}
     return out
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`over` merged into `base` (dicts recursively); a sub-config of another model_type than the default's starts
-    from that type's shrunk defaults."""
+    """`over` merged into `base` (dicts recursively); a sub-config of another model_type than the default's (or where
+    the default has none) starts from that type's shrunk defaults."""
     out = copy.deepcopy(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            sub = out[key]
+        if isinstance(value, dict) and (isinstance(out.get(key), dict) or "model_type" in value):
+            sub = out.get(key) or {}
             if "model_type" in value and value["model_type"] != sub.get("model_type"):
                 sub = _shrunk(AutoConfig.for_model(value["model_type"]).to_dict(), _sizes(key))
             out[key] = _merge(sub, value)
         else:
-            out[key] = value
+            out[key] = copy.deepcopy(value)
     return out
 
 
@@ -93,19 +96,28 @@ def _sizes(sub_config: str) -> dict[str, int]:
 
 def _wire_tokens(values: dict[str, Any], tokens: dict[str, str], tok, text: bool) -> None:
     """`<name>_id` / `<name>_index` keys take the ids of the spec's named tokens (bos/eos/pad: the tokenizer's, None
-    where it has none); the vocabulary size (in the text config and at the top only) is the tokenizer's."""
+    where it has none); the vocabulary size (in the text config and at the top only) is the tokenizer's. A value the
+    spec gives as a callable is left for `_resolve`."""
     named = {name: tok.convert_tokens_to_ids(value) for name, value in tokens.items()}
     named |= {"bos_token": tok.bos_token_id, "eos_token": tok.eos_token_id, "pad_token": tok.pad_token_id}
-    for key in list(values):
+    for key in [k for k, v in values.items() if not callable(v)]:
         for suffix in ("_id", "_index"):
-            if key.endswith(suffix) and key[: -len(suffix)] in named:
-                values[key] = named[key[: -len(suffix)]]
-    if text and "vocab_size" in values:
+            name = key[: -len(suffix)].lstrip("_")  # `_pad_token_id`: a config's private copy of `pad_token_id`
+            if key.endswith(suffix) and name in named:
+                values[key] = named[name]
+    if text and isinstance(values.get("vocab_size"), int):
         values["vocab_size"] = len(tok)
 
 
+def _resolve(value: Any, tok) -> Any:
+    """Config values given as callables take what they return for the tokenizer (sizes that follow its vocabulary)."""
+    if isinstance(value, dict):
+        return {key: _resolve(v, tok) for key, v in value.items()}
+    return value(tok) if callable(value) else value
+
+
 def tiny_config(spec: TinySpec, tok):
-    """The spec's config: class defaults shrunk, overrides merged, token ids wired."""
+    """The spec's config: class defaults shrunk, overrides merged, token ids wired, callables resolved."""
     cls = getattr(transformers, spec.config_class)
     base = cls().to_dict() if spec.shrink else {}
     subs = [k for k in getattr(cls, "sub_configs", {}) if isinstance(base.get(k), dict)]
@@ -118,6 +130,7 @@ def tiny_config(spec: TinySpec, tok):
     _wire_tokens(values, spec.tokens, tok, text=True)
     for key, text in spec.token_ids.items():
         (values[key],) = tok(text, add_special_tokens=False)["input_ids"]
+    values = _resolve(values, tok)
     for key in ("transformers_version", "architectures", "_name_or_path"):
         values.pop(key, None)
     return cls(**values)
@@ -159,7 +172,8 @@ def _spec_modules(family: str) -> list:
 
 
 def _sources(family: str, recipe: Callable) -> str:
-    """Everything that decides the checkpoint: the spec (or recipe) module, its template, and this builder."""
+    """Everything that decides the checkpoint: the spec (or recipe) module and those it imports from, its template, and
+    this builder."""
     spec = spec_for(family) if family not in RECIPES else None
     mods = [sys.modules[__name__], spec_module, tokenizer_module]
     if spec is not None:

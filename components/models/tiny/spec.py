@@ -13,13 +13,18 @@ Component = tuple[str, dict[str, Any]]  # (transformers class name, constructor 
 class TinySpec:
     """What build.py needs to build a family's tiny checkpoint; everything not said here is generic.
 
-    The config class's defaults are shrunk (hidden sizes, layers, heads, intermediate sizes: build.SHRINK) and
-    `config` overrides are merged on top (a dict value merges into that sub-config). Token ids are wired from the
-    tokenizer's named tokens: a config key `<name>_id` or `<name>_index` takes the id of `tokens["<name>"]` (so
-    `image_token_id` and `image_token_index` both take `tokens["image_token"]`), `bos/eos/pad_token_id` take the
-    tokenizer's, `vocab_size` its length; `token_ids` sets top-level keys not named after a token (`newline_id`,
-    `im_start_id`) to the id of the one token their text encodes to. The processor is `processor(tokenizer=...,
-    chat_template=..., **parts, **processor_kwargs)` with each part built from its (class, kwargs).
+    The config class's defaults are shrunk (hidden sizes, layers, heads, intermediate sizes: build.SHRINK; per-layer
+    `layer_types` / `per_layer_config` cut to the layer count) and `config` overrides are merged on top (a dict
+    value merges into that sub-config; one with a `model_type` other than the default's, or where the default is
+    None, starts from that type's shrunk defaults; None lets the class derive a key, e.g. from the layer count).
+    Token ids are wired from the tokenizer's named tokens: a config key `<name>_id` or `<name>_index` takes the id
+    of `tokens["<name>"]` (so `image_token_id` and `image_token_index` both take `tokens["image_token"]`),
+    `bos/eos/pad_token_id` (and a private `_pad_token_id`) take the tokenizer's, `vocab_size` its length;
+    `token_ids` sets top-level keys not named after a token (`newline_id`, `im_start_id`) to the id of the one token
+    their text encodes to. A `config` value may be a callable of the tokenizer (a size or offset that follows the
+    trained vocabulary, ids the wiring would not give): the config takes what it returns, over the wiring. The
+    processor is `processor(tokenizer=..., chat_template=..., **parts, **processor_kwargs)` with each part built
+    from its (class, kwargs).
     """
 
     config_class: str  # transformers config class, e.g. "LlavaConfig"
