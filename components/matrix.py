@@ -440,7 +440,10 @@ def sweep(only: list[str] | None = None, progress: Callable[[dict], None] | None
         elif fam.name in done:
             row |= {"status": "covered", "reason": f"covered by the {fam.name} matrix run"}
         elif recipe_for(fam.name) is None:
-            row |= {"status": "fail", "reason": "family has no tiny recipe, so the matrix cannot run offline"}
+            row |= {
+                "status": "fail",
+                "reason": "family has no tiny spec (components/models/tiny/specs/), so the matrix cannot run offline",
+            }
         else:
             done.add(fam.name)
             res = run_matrix(fam.name)

@@ -30,7 +30,6 @@ from components.models.tiny.spec import TinySpec
 from components.models.tiny.tokenizer import train_tokenizer
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-RECIPES: dict[str, Callable[[Path], None]] = {}  # runtime-registered recipes (tests): family name -> build(out)
 
 # Toy sizes for the config keys every family shares; a key is shrunk only where its default is larger.
 SHRINK_TEXT = dict(
@@ -52,14 +51,11 @@ def spec_for(family: str) -> TinySpec | None:
 
 
 def recipe_for(family: str) -> Callable[[Path], None] | None:
-    """How to build the family's tiny checkpoint: a runtime-registered recipe, else its spec; None if neither."""
-    if family in RECIPES:
-        return RECIPES[family]
+    """How to build the family's tiny checkpoint from its spec; None where it has none."""
     spec = spec_for(family)
-    if spec is not None:
-        return lambda out: build_from_spec(FAMILIES[family].auto_class, spec, out)
-    mod = importlib.import_module(f"components.models.families.{family}") if family in FAMILIES else None
-    return getattr(mod, "tiny", None)  # a recipe not yet converted to a spec
+    if spec is None or family not in FAMILIES:
+        return None
+    return lambda out: build_from_spec(FAMILIES[family].auto_class, spec, out)
 
 
 def _shrunk(values: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any]:
@@ -171,27 +167,18 @@ def _spec_modules(family: str) -> list:
     return out
 
 
-def _sources(family: str, recipe: Callable) -> str:
-    """Everything that decides the checkpoint: the spec (or recipe) module and those it imports from, its template, and
-    this builder."""
-    spec = spec_for(family) if family not in RECIPES else None
-    mods = [sys.modules[__name__], spec_module, tokenizer_module]
-    if spec is not None:
-        mods += _spec_modules(family)
-        text = (TEMPLATES / f"{spec.template}.jinja").read_text()
-    else:  # a recipe not yet converted: it may import shared builders from any family module and tiny/parts.py
-        mods += [m for name, m in sorted(sys.modules.items()) if name.startswith("components.models.families.")]
-        mods.append(importlib.import_module("components.models.tiny.parts"))
-        text = ""
-    return text + "".join(inspect.getsource(m) for m in mods)
+def _sources(family: str) -> str:
+    """Everything that decides the checkpoint: this builder, the spec modules and the template."""
+    mods = [sys.modules[__name__], spec_module, tokenizer_module, *_spec_modules(family)]
+    return (TEMPLATES / f"{spec_for(family).template}.jinja").read_text() + "".join(map(inspect.getsource, mods))
 
 
 def build_tiny(family: str, seed: int = 0, root: Path | None = None) -> Path:
     """Build (or reuse) the tiny checkpoint of `family`; returns its directory."""
     recipe = recipe_for(family)
     if recipe is None:
-        raise ValueError(f"No tiny spec or recipe for family {family!r}")
-    stamp = f"{family}-{seed}-{transformers.__version__}-{_sources(family, recipe)}"
+        raise ValueError(f"No tiny spec for family {family!r} (components/models/tiny/specs/{family}.py)")
+    stamp = f"{family}-{seed}-{transformers.__version__}-{_sources(family)}"
     key = hashlib.sha256(stamp.encode()).hexdigest()[:12]
     out = (root or cache_root()) / "tiny" / f"{family}-{key}"
     if (out / "config.json").exists() and (out / ".complete").exists():

@@ -15,6 +15,7 @@ TINY = TinySpec(
     template="gemma3",
     tokens=dict(GEMMA_TOKENS, **GEMMA3_IMAGE),
     specials=TURN,
+    add_bos=True,  # as the real tokenizer; the template writes BOS too, and the collator then adds none
     config=dict(
         text_config=GEMMA_TEXT,
         vision_config=dict(image_size=56, patch_size=14, vision_use_head=False),
