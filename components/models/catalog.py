@@ -13,13 +13,20 @@ FAMILIES: dict[str, Family] = {}
 MODELS: dict[str, ModelEntry] = {}
 
 
-def register(family: Family, models: tuple[ModelEntry, ...] | list[ModelEntry] = ()) -> Family:
-    """Add a family at runtime (e.g. a private remote-code model); the same as shipping a module in families/."""
+def tiny_id(family: str) -> str:
+    """The model id of a family's tiny random checkpoint (built offline from components/models/tiny/specs/)."""
+    return "tiny-" + family.replace("_", "-")
+
+
+def register(family: Family, models: dict[str, str] | None = None) -> Family:
+    """Add a family and its model ids (id -> hub path) at runtime, e.g. a private remote-code model; the same as
+    shipping a module in families/. Every family also gets its tiny id (`tiny_id`)."""
     if family.name in FAMILIES and FAMILIES[family.name] != family:
         raise ValueError(f"family {family.name!r} is already registered with a different entry")
     FAMILIES[family.name] = family
-    for m in models:
-        MODELS[m.model_id] = m
+    MODELS[tiny_id(family.name)] = ModelEntry(tiny_id(family.name), family.name, "(built locally)", tiny=True)
+    for model_id, hub_path in (models or {}).items():
+        MODELS[model_id] = ModelEntry(model_id, family.name, hub_path)
     return family
 
 
@@ -27,7 +34,7 @@ def _discover() -> None:
     for info in sorted(pkgutil.iter_modules(families.__path__), key=lambda i: i.name):
         if not info.name.startswith("_"):
             mod = importlib.import_module(f"{families.__name__}.{info.name}")
-            register(mod.FAMILY, getattr(mod, "MODELS", ()))
+            register(mod.FAMILY, getattr(mod, "MODELS", {}))
 
 
 _discover()

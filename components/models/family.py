@@ -7,22 +7,24 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Family:
-    """What the generic path needs to know about a model family; everything else (labels, collation, LoRA targets)
-    is derived from the checkpoint's own processor and chat template.
+    """What the generic path needs to know about a model family; everything else (labels, collation, LoRA targets) is
+    derived from the checkpoint's own processor and chat template.
 
-    vision / projector / llm: module-name prefixes of the parts (the most specific prefix wins, so a projector may sit
-    inside the vision tower). auto_class: the transformers auto class that loads it. images / multi_image / video: the
-    media the model takes; validation rejects rows asking for more. known_bugs: (error text, explanation) pairs of
-    upstream bugs; an error containing the text is re-raised with the explanation, so the family starts working when a
-    release fixes it. remote_code: the model exists only as code shipped with the checkpoint (needs the per-model
-    `trust_remote_code` opt-in). quirks: named behaviours the generic code understands (see docs/add_new_model.md).
+    vision / projector / llm: module-name prefixes of the parts (the most specific prefix wins, so a projector may
+    sit inside the vision tower); the defaults are the layout most transformers VLMs share. auto_class: the
+    transformers auto class that loads it. images / multi_image / video: the media the model takes; validation
+    rejects rows asking for more. known_bugs: (error text, explanation) pairs of upstream bugs; an error containing
+    the text is re-raised with the explanation, so the family starts working when a release fixes it. remote_code:
+    the model exists only as code shipped with the checkpoint (needs the per-model `trust_remote_code` opt-in).
+    quirks: named behaviours the generic code understands (see docs/add_new_model.md).
     """
 
     name: str
-    model_types: tuple[str, ...]
-    vision: tuple[str, ...]
-    projector: tuple[str, ...]
-    llm: tuple[str, ...]
+    model_types: tuple[str, ...] = ()  # config.model_type values it covers; default: (name,)
+    # The layout most transformers VLMs share (LLaVA and its descendants); families elsewhere say so.
+    vision: tuple[str, ...] = ("model.vision_tower",)
+    projector: tuple[str, ...] = ("model.multi_modal_projector",)
+    llm: tuple[str, ...] = ("model.language_model",)
     auto_class: str = "AutoModelForImageTextToText"
     images: bool = True
     multi_image: bool = True
@@ -39,6 +41,10 @@ class Family:
     known_bugs: tuple[tuple[str, str], ...] = ()
     quirks: frozenset[str] = frozenset()
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.model_types:
+            object.__setattr__(self, "model_types", (self.name,))
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "aya_vision",
-    ("aya_vision",),
-    vision=("model.vision_tower",),
-    projector=("model.multi_modal_projector",),
-    llm=("model.language_model",),
     notes="Aya Vision; Cohere turn tokens, answers end with `<|END_OF_TURN_TOKEN|>` (the EOS); the template "
     "writes BOS.",
 )
 
-MODELS = [
-    ModelEntry("tiny-aya-vision", "aya_vision", "(built locally)", tiny=True),
-    ModelEntry("aya-vision-8b", "aya_vision", "CohereLabs/aya-vision-8b"),
-    ModelEntry("aya-vision-32b", "aya_vision", "CohereLabs/aya-vision-32b"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "aya-vision-8b": "CohereLabs/aya-vision-8b",
+    "aya-vision-32b": "CohereLabs/aya-vision-32b",
+}

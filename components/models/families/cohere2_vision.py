@@ -4,19 +4,14 @@ Command A closes answers with `<|END_RESPONSE|><|END_OF_TURN_TOKEN|>`; both are 
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "cohere2_vision",
-    ("cohere2_vision",),
-    vision=("model.vision_tower",),
-    projector=("model.multi_modal_projector",),
-    llm=("model.language_model",),
     notes="Command A Vision; Command A turns: the generation prompt opens `<|START_RESPONSE|>`, answers end with "
     "`<|END_RESPONSE|><|END_OF_TURN_TOKEN|>` (the EOS); the template writes BOS.",
 )
 
-MODELS = [
-    ModelEntry("tiny-cohere2-vision", "cohere2_vision", "(built locally)", tiny=True),
-    ModelEntry("command-a-vision", "cohere2_vision", "CohereLabs/command-a-vision-07-2025"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "command-a-vision": "CohereLabs/command-a-vision-07-2025",
+}

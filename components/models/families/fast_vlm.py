@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "fast_vlm",
-    ("fast_vlm",),
-    vision=("model.vision_tower",),
-    projector=("model.multi_modal_projector",),
-    llm=("model.language_model",),
     notes="FastVLM; the vision tower is a timm FastViT (LoRA reaches its attention stages' linear layers); LLaVA "
     "processor with one token per 64x64 patch; ChatML turns ending with `<|im_end|>`.",
 )
 
-MODELS = [
-    ModelEntry("tiny-fast-vlm", "fast_vlm", "(built locally)", tiny=True),
-    ModelEntry("fastvlm-0.5b", "fast_vlm", "KamilaMila/FastVLM-0.5B"),
-    ModelEntry("fastvlm-1.5b", "fast_vlm", "KamilaMila/FastVLM-1.5B"),
-    ModelEntry("fastvlm-7b", "fast_vlm", "KamilaMila/FastVLM-7B"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "fastvlm-0.5b": "KamilaMila/FastVLM-0.5B",
+    "fastvlm-1.5b": "KamilaMila/FastVLM-1.5B",
+    "fastvlm-7b": "KamilaMila/FastVLM-7B",
+}

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "gemma3n",
-    ("gemma3n",),
-    vision=("model.vision_tower",),
     projector=("model.embed_vision",),
-    llm=("model.language_model",),
     notes="Needs `timm`. Image and text only here: the audio tower stays frozen. Gemma 3 chat format with "
     "<image_soft_token> placeholders.",
 )
 
-MODELS = [
-    ModelEntry("tiny-gemma3n", "gemma3n", "(built locally)", tiny=True),
-    ModelEntry("gemma-3n-e2b-it", "gemma3n", "google/gemma-3n-E2B-it"),
-    ModelEntry("gemma-3n-e4b-it", "gemma3n", "google/gemma-3n-E4B-it"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "gemma-3n-e2b-it": "google/gemma-3n-E2B-it",
+    "gemma-3n-e4b-it": "google/gemma-3n-E4B-it",
+}

@@ -3,22 +3,18 @@ Audio exists on some checkpoints; only image, video and text are used here."""
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "gemma4",
-    ("gemma4",),
-    vision=("model.vision_tower",),
     projector=("model.embed_vision",),
-    llm=("model.language_model",),
     video=True,
     notes="Template written without thinking: the generation prompt is '<|turn>model\\n' (the shipped template adds "
     "an empty thought channel when thinking is off, which no training turn contains). Turns end '<turn|>\\n'.",
 )
 
-MODELS = [
-    ModelEntry("tiny-gemma4", "gemma4", "(built locally)", tiny=True),
-    ModelEntry("gemma-4-e2b-it", "gemma4", "google/gemma-4-E2B-it"),
-    ModelEntry("gemma-4-e4b-it", "gemma4", "google/gemma-4-E4B-it"),
-    ModelEntry("gemma-4-31b-it", "gemma4", "google/gemma-4-31B-it"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "gemma-4-e2b-it": "google/gemma-4-E2B-it",
+    "gemma-4-e4b-it": "google/gemma-4-E4B-it",
+    "gemma-4-31b-it": "google/gemma-4-31B-it",
+}

@@ -3,20 +3,17 @@ images, several images and video."""
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "glm46v",
-    ("glm46v",),
     vision=("model.visual",),
     projector=("model.visual.downsample", "model.visual.merger"),
-    llm=("model.language_model",),
     video=True,
     mixed_media_batches=False,  # see glm4v.py: image and video rows never share a batch
     notes="Thinking template: with thinking off each assistant turn opens with an empty `<think></think>`.",
 )
 
-MODELS = [
-    ModelEntry("tiny-glm4.6v", "glm46v", "(built locally)", tiny=True),
-    ModelEntry("glm-4.6v-flash", "glm46v", "zai-org/GLM-4.6V-Flash"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "glm-4.6v-flash": "zai-org/GLM-4.6V-Flash",
+}

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "glm4v_moe",
-    ("glm4v_moe",),
     vision=("model.visual",),
     projector=("model.visual.downsample", "model.visual.merger"),
-    llm=("model.language_model",),
     video=True,
     mixed_media_batches=False,  # see glm4v.py: image and video rows never share a batch
     notes="Routed experts are fused 3-D parameters: LLM LoRA covers attention, the dense first layer and the shared "
     "expert (nn.Linear), not the routed experts. Thinking template (empty `<think></think>` with thinking off).",
 )
 
-MODELS = [
-    ModelEntry("tiny-glm4.5v", "glm4v_moe", "(built locally)", tiny=True),
-    ModelEntry("glm-4.5v", "glm4v_moe", "zai-org/GLM-4.5V"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "glm-4.5v": "zai-org/GLM-4.5V",
+}

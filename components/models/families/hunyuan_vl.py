@@ -3,18 +3,14 @@ and a dense Hunyuan LLM with 4-axis XD-RoPE; images and several images (no video
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "hunyuan_vl",
-    ("hunyuan_vl",),
-    vision=("model.vision_tower",),
     projector=("model.vision_tower.patch_merger",),
-    llm=("model.language_model",),
     video=False,
 )
 
-MODELS = [
-    ModelEntry("tiny-hunyuan-vl", "hunyuan_vl", "(built locally)", tiny=True),
-    ModelEntry("hunyuan-ocr", "hunyuan_vl", "tencent/HunyuanOCR"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "hunyuan-ocr": "tencent/HunyuanOCR",
+}

@@ -3,23 +3,18 @@ images, videos as frames of one tile each."""
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "internvl",
-    ("internvl",),
-    vision=("model.vision_tower",),
-    projector=("model.multi_modal_projector",),
-    llm=("model.language_model",),
     video=True,
     notes="InternVL 3 and 3.5 in their transformers-native (`-hf`) conversions.",
 )
 
-MODELS = [
-    ModelEntry("tiny-internvl", "internvl", "(built locally)", tiny=True),
-    ModelEntry("internvl3-1b", "internvl", "OpenGVLab/InternVL3-1B-hf"),
-    ModelEntry("internvl3-2b", "internvl", "OpenGVLab/InternVL3-2B-hf"),
-    ModelEntry("internvl3-8b", "internvl", "OpenGVLab/InternVL3-8B-hf"),
-    ModelEntry("internvl3.5-1b", "internvl", "OpenGVLab/InternVL3_5-1B-HF"),
-    ModelEntry("internvl3.5-8b", "internvl", "OpenGVLab/InternVL3_5-8B-HF"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "internvl3-1b": "OpenGVLab/InternVL3-1B-hf",
+    "internvl3-2b": "OpenGVLab/InternVL3-2B-hf",
+    "internvl3-8b": "OpenGVLab/InternVL3-8B-hf",
+    "internvl3.5-1b": "OpenGVLab/InternVL3_5-1B-HF",
+    "internvl3.5-8b": "OpenGVLab/InternVL3_5-8B-HF",
+}

@@ -3,19 +3,15 @@ images, several images and video (frames in temporal chunks)."""
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "kimi_k25",
-    ("kimi_k25",),
-    vision=("model.vision_tower",),
     projector=("model.mm_projector",),
-    llm=("model.language_model",),
     video=True,
     notes="Kimi K2.5; LoRA reaches the LLM's attention and dense layers (its routed experts are fused tensors).",
 )
 
-MODELS = [
-    ModelEntry("tiny-kimi-k25", "kimi_k25", "(built locally)", tiny=True),
-    ModelEntry("kimi-k2.5", "kimi_k25", "moonshotai/Kimi-K2.5"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "kimi-k2.5": "moonshotai/Kimi-K2.5",
+}

@@ -3,19 +3,14 @@ conv/attention LLM; images."""
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "lfm2_vl",
-    ("lfm2_vl",),
-    vision=("model.vision_tower",),
-    projector=("model.multi_modal_projector",),
-    llm=("model.language_model",),
     notes="ChatML turns after a template-written BOS (<|startoftext|>); turns end '<|im_end|>\\n'.",
 )
 
-MODELS = [
-    ModelEntry("tiny-lfm2-vl", "lfm2_vl", "(built locally)", tiny=True),
-    ModelEntry("lfm2-vl-450m", "lfm2_vl", "LiquidAI/LFM2-VL-450M"),
-    ModelEntry("lfm2-vl-1.6b", "lfm2_vl", "LiquidAI/LFM2-VL-1.6B"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "lfm2-vl-450m": "LiquidAI/LFM2-VL-450M",
+    "lfm2-vl-1.6b": "LiquidAI/LFM2-VL-1.6B",
+}

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "lighton_ocr",
-    ("lighton_ocr",),
     vision=("model.vision_encoder",),
     projector=("model.vision_projection",),
-    llm=("model.language_model",),
     multi_image=False,
     notes="LightOnOCR (one page image per request); ChatML turns ending with `<|im_end|>`, images at native aspect "
     "ratio.",
 )
 
-MODELS = [
-    ModelEntry("tiny-lighton-ocr", "lighton_ocr", "(built locally)", tiny=True),
-    ModelEntry("lighton-ocr-1b", "lighton_ocr", "lightonai/LightOnOCR-1B-1025"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "lighton-ocr-1b": "lightonai/LightOnOCR-1B-1025",
+}

@@ -3,7 +3,7 @@ several images per row."""
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 BUG = (
     "transformers 5.24 Llama4ForConditionalGeneration.forward (models/llama4/modeling_llama4.py, line 1318) builds "
@@ -14,7 +14,6 @@ BUG = (
 
 FAMILY = Family(
     "llama4",
-    ("llama4",),
     vision=("vision_model",),
     projector=("multi_modal_projector", "vision_model.vision_adapter"),
     llm=("language_model",),
@@ -22,8 +21,7 @@ FAMILY = Family(
     notes="Llama 4 Scout / Maverick; the vision adapter (pixel-shuffle MLP) counts as projector.",
 )
 
-MODELS = [
-    ModelEntry("tiny-llama4", "llama4", "(built locally)", tiny=True),
-    ModelEntry("llama-4-scout-17b-16e-instruct", "llama4", "meta-llama/Llama-4-Scout-17B-16E-Instruct"),
-    ModelEntry("llama-4-maverick-17b-128e-instruct", "llama4", "meta-llama/Llama-4-Maverick-17B-128E-Instruct"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "llama-4-scout-17b-16e-instruct": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+    "llama-4-maverick-17b-128e-instruct": "meta-llama/Llama-4-Maverick-17B-128E-Instruct",
+}

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "llava_onevision",
-    ("llava_onevision",),
-    vision=("model.vision_tower",),
-    projector=("model.multi_modal_projector",),
-    llm=("model.language_model",),
     video=True,
 )
 
-MODELS = [
-    ModelEntry("tiny-llava-onevision", "llava_onevision", "(built locally)", tiny=True),
-    ModelEntry("llava-onevision-0.5b-ov", "llava_onevision", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"),
-    ModelEntry("llava-onevision-7b-ov", "llava_onevision", "llava-hf/llava-onevision-qwen2-7b-ov-hf"),
-    ModelEntry("llava-onevision-72b-ov", "llava_onevision", "llava-hf/llava-onevision-qwen2-72b-ov-hf"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "llava-onevision-0.5b-ov": "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+    "llava-onevision-7b-ov": "llava-hf/llava-onevision-qwen2-7b-ov-hf",
+    "llava-onevision-72b-ov": "llava-hf/llava-onevision-qwen2-72b-ov-hf",
+}

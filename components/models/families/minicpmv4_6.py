@@ -3,19 +3,15 @@ merger, Qwen3.5 LLM (linear + full attention layers); images as an overview plus
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "minicpmv4_6",
-    ("minicpmv4_6",),
-    vision=("model.vision_tower",),
     projector=("model.merger",),
-    llm=("model.language_model",),
     video=True,
     notes="MiniCPM-V 4.6; the window-attention merger inside the vision tower trains with the tower.",
 )
 
-MODELS = [
-    ModelEntry("tiny-minicpmv4.6", "minicpmv4_6", "(built locally)", tiny=True),
-    ModelEntry("minicpm-v-4.6", "minicpmv4_6", "openbmb/MiniCPM-V-4.6"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "minicpm-v-4.6": "openbmb/MiniCPM-V-4.6",
+}

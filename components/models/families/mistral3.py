@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "mistral3",
-    ("mistral3",),
-    vision=("model.vision_tower",),
-    projector=("model.multi_modal_projector",),
-    llm=("model.language_model",),
     notes="Mistral-Small 3.x; images keep their aspect ratio ([IMG] rows end in [IMG_BREAK], the image in [IMG_END]); "
     "the template writes BOS and a default system prompt.",
 )
 
-MODELS = [
-    ModelEntry("tiny-mistral3", "mistral3", "(built locally)", tiny=True),
-    ModelEntry("mistral-small-3.1-24b-instruct", "mistral3", "mistralai/Mistral-Small-3.1-24B-Instruct-2503"),
-    ModelEntry("mistral-small-3.2-24b-instruct", "mistral3", "mistralai/Mistral-Small-3.2-24B-Instruct-2506"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "mistral-small-3.1-24b-instruct": "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
+    "mistral-small-3.2-24b-instruct": "mistralai/Mistral-Small-3.2-24B-Instruct-2506",
+}

@@ -3,14 +3,11 @@ prompt holds one `<|image|>` token per image and no expanded image tokens."""
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "mllama",
-    ("mllama",),
     vision=("model.vision_model",),
-    projector=("model.multi_modal_projector",),
-    llm=("model.language_model",),
     multi_image=False,
     quirks=frozenset({"pil_image_processor"}),
     notes=(
@@ -22,8 +19,7 @@ FAMILY = Family(
     ),
 )
 
-MODELS = [
-    ModelEntry("tiny-mllama", "mllama", "(built locally)", tiny=True),
-    ModelEntry("llama-3.2-11b-vision-instruct", "mllama", "meta-llama/Llama-3.2-11B-Vision-Instruct"),
-    ModelEntry("llama-3.2-90b-vision-instruct", "mllama", "meta-llama/Llama-3.2-90B-Vision-Instruct"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "llama-3.2-11b-vision-instruct": "meta-llama/Llama-3.2-11B-Vision-Instruct",
+    "llama-3.2-90b-vision-instruct": "meta-llama/Llama-3.2-90B-Vision-Instruct",
+}

@@ -3,14 +3,10 @@ low-resolution overview plus overlapping crops, several images, one video per ro
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "molmo2",
-    ("molmo2",),
-    vision=("model.vision_tower",),
-    projector=("model.multi_modal_projector",),
-    llm=("model.language_model",),
     video=True,
     system_prompt=False,  # the template raises on a system message
     mixed_media_batches=False,  # the model raises when pixel_values and pixel_values_videos come together
@@ -20,8 +16,7 @@ FAMILY = Family(
     ),
 )
 
-MODELS = [
-    ModelEntry("tiny-molmo2", "molmo2", "(built locally)", tiny=True),
-    ModelEntry("molmo2-4b", "molmo2", "allenai/Molmo2-4B"),
-    ModelEntry("molmo2-8b", "molmo2", "allenai/Molmo2-8B"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "molmo2-4b": "allenai/Molmo2-4B",
+    "molmo2-8b": "allenai/Molmo2-8B",
+}

@@ -3,19 +3,16 @@ parsing model that takes images (no video)."""
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "paddleocr_vl",
-    ("paddleocr_vl",),
     vision=("model.visual",),
     projector=("model.projector",),
-    llm=("model.language_model",),
     video=False,
     notes="The template renders every image of a turn before its text.",
 )
 
-MODELS = [
-    ModelEntry("tiny-paddleocr-vl", "paddleocr_vl", "(built locally)", tiny=True),
-    ModelEntry("paddleocr-vl", "paddleocr_vl", "PaddlePaddle/PaddleOCR-VL"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "paddleocr-vl": "PaddlePaddle/PaddleOCR-VL",
+}

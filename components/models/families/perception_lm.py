@@ -3,21 +3,16 @@ LLM; images as a thumbnail plus tiles, several images and video."""
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "perception_lm",
-    ("perception_lm",),
-    vision=("model.vision_tower",),
-    projector=("model.multi_modal_projector",),
-    llm=("model.language_model",),
     video=True,
     notes="Perception-LM (PLM); the vision tower is a timm model (needs `timm`).",
 )
 
-MODELS = [
-    ModelEntry("tiny-perception-lm", "perception_lm", "(built locally)", tiny=True),
-    ModelEntry("perception-lm-1b", "perception_lm", "facebook/Perception-LM-1B"),
-    ModelEntry("perception-lm-3b", "perception_lm", "facebook/Perception-LM-3B"),
-    ModelEntry("perception-lm-8b", "perception_lm", "facebook/Perception-LM-8B"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "perception-lm-1b": "facebook/Perception-LM-1B",
+    "perception-lm-3b": "facebook/Perception-LM-3B",
+    "perception-lm-8b": "facebook/Perception-LM-8B",
+}

@@ -3,11 +3,10 @@ also an audio encoder (not used here: we train on images and text)."""
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "phi4_multimodal",
-    ("phi4_multimodal",),
     # The tower's embeddings and encoder: its post-layernorm and pooling head run but feed nothing the model uses.
     vision=(
         "model.embed_tokens_extend.image_embed.img_processor.embeddings",
@@ -27,7 +26,6 @@ FAMILY = Family(
     ),
 )
 
-MODELS = [
-    ModelEntry("tiny-phi4-multimodal", "phi4_multimodal", "(built locally)", tiny=True),
-    ModelEntry("phi-4-multimodal-instruct", "phi4_multimodal", "microsoft/Phi-4-multimodal-instruct"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "phi-4-multimodal-instruct": "microsoft/Phi-4-multimodal-instruct",
+}

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "qwen2_5_vl",
-    ("qwen2_5_vl",),
     vision=("model.visual",),
     projector=("model.visual.merger",),
-    llm=("model.language_model",),
     video=True,
 )
 
-MODELS = [
-    ModelEntry("tiny-qwen2.5-vl", "qwen2_5_vl", "(built locally)", tiny=True),
-    ModelEntry("qwen2.5-vl-3b-instruct", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct"),
-    ModelEntry("qwen2.5-vl-7b-instruct", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct"),
-    ModelEntry("qwen2.5-vl-72b-instruct", "qwen2_5_vl", "Qwen/Qwen2.5-VL-72B-Instruct"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "qwen2.5-vl-3b-instruct": "Qwen/Qwen2.5-VL-3B-Instruct",
+    "qwen2.5-vl-7b-instruct": "Qwen/Qwen2.5-VL-7B-Instruct",
+    "qwen2.5-vl-72b-instruct": "Qwen/Qwen2.5-VL-72B-Instruct",
+}

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "qwen2_vl",
-    ("qwen2_vl",),
     vision=("model.visual",),
     projector=("model.visual.merger",),
-    llm=("model.language_model",),
     video=True,
 )
 
-MODELS = [
-    ModelEntry("tiny-qwen2-vl", "qwen2_vl", "(built locally)", tiny=True),
-    ModelEntry("qwen2-vl-2b-instruct", "qwen2_vl", "Qwen/Qwen2-VL-2B-Instruct"),
-    ModelEntry("qwen2-vl-7b-instruct", "qwen2_vl", "Qwen/Qwen2-VL-7B-Instruct"),
-    ModelEntry("qwen2-vl-72b-instruct", "qwen2_vl", "Qwen/Qwen2-VL-72B-Instruct"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "qwen2-vl-2b-instruct": "Qwen/Qwen2-VL-2B-Instruct",
+    "qwen2-vl-7b-instruct": "Qwen/Qwen2-VL-7B-Instruct",
+    "qwen2-vl-72b-instruct": "Qwen/Qwen2-VL-72B-Instruct",
+}

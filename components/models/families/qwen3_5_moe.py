@@ -3,20 +3,17 @@ video."""
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "qwen3_5_moe",
-    ("qwen3_5_moe",),
     vision=("model.visual",),
     projector=("model.visual.merger",),
-    llm=("model.language_model",),
     video=True,
     notes="Routed experts are fused 3-D parameters: LLM LoRA covers attention, linear attention and the shared "
     "expert (nn.Linear), not the routed experts. The shipped template is a thinking template (see qwen3_5).",
 )
 
-MODELS = [
-    ModelEntry("tiny-qwen3.5-moe", "qwen3_5_moe", "(built locally)", tiny=True),
-    ModelEntry("qwen3.5-35b-a3b", "qwen3_5_moe", "Qwen/Qwen3.5-35B-A3B"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "qwen3.5-35b-a3b": "Qwen/Qwen3.5-35B-A3B",
+}

@@ -3,11 +3,10 @@ SmolVLM releases are model_type idefics3 checkpoints and load through that famil
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "smolvlm",
-    ("smolvlm",),
     vision=("model.vision_model",),
     projector=("model.connector",),
     llm=("model.text_model",),
@@ -16,9 +15,8 @@ FAMILY = Family(
     "video frames are expanded with their timestamps.",
 )
 
-MODELS = [
-    ModelEntry("tiny-smolvlm", "smolvlm", "(built locally)", tiny=True),
-    ModelEntry("smolvlm2-256m-video-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"),
-    ModelEntry("smolvlm2-500m-video-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"),
-    ModelEntry("smolvlm2-2.2b-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-2.2B-Instruct"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "smolvlm2-256m-video-instruct": "HuggingFaceTB/SmolVLM2-256M-Video-Instruct",
+    "smolvlm2-500m-video-instruct": "HuggingFaceTB/SmolVLM2-500M-Video-Instruct",
+    "smolvlm2-2.2b-instruct": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
+}

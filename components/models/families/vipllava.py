@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from components.models.family import Family, ModelEntry
+from components.models.family import Family
 
 FAMILY = Family(
     "vipllava",
-    ("vipllava",),
-    vision=("model.vision_tower",),
-    projector=("model.multi_modal_projector",),
-    llm=("model.language_model",),
     notes="ViP-LLaVA (visual prompts drawn on the image); `###Human:`/`###Assistant:` turns with no EOS, so EOS is "
     "supervised.",
 )
 
-MODELS = [
-    ModelEntry("tiny-vipllava", "vipllava", "(built locally)", tiny=True),
-    ModelEntry("vip-llava-7b", "vipllava", "llava-hf/vip-llava-7b-hf"),
-    ModelEntry("vip-llava-13b", "vipllava", "llava-hf/vip-llava-13b-hf"),
-]
+MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
+    "vip-llava-7b": "llava-hf/vip-llava-7b-hf",
+    "vip-llava-13b": "llava-hf/vip-llava-13b-hf",
+}
