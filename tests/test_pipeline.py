@@ -17,7 +17,7 @@ STEPS = ["validate_dataset", "preprocess_media", "finetune", "merge_lora", "smok
 @pytest.fixture(scope="module")
 def zenml_env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("zenml")
-    env = isolated_env(tmp / "config")
+    env = isolated_env(tmp)
     return env, tmp
 
 
