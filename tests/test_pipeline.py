@@ -48,14 +48,15 @@ def test_demo_pipeline_end_to_end(first_run):
     for step in [*STEPS, "promote_model"]:
         assert f"Step {step} has finished" in first, step
 
-    import mlflow
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(c["registry"]["tracking_uri"])
-    versions = MlflowClient().search_model_versions("name = 'lmms-e2e'")
+    # this run's registry, whatever registry URI an earlier test left set in mlflow's globals (test_promote.py)
+    uri = c["registry"]["tracking_uri"]
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    versions = client.search_model_versions("name = 'lmms-e2e'")
     assert len(versions) == 1
-    assert MlflowClient().get_model_version_by_alias("lmms-e2e", "candidate").version == versions[0].version
-    assert MlflowClient().get_model_version_by_alias("lmms-e2e", "champion").version == versions[0].version
+    assert client.get_model_version_by_alias("lmms-e2e", "candidate").version == versions[0].version
+    assert client.get_model_version_by_alias("lmms-e2e", "champion").version == versions[0].version
 
     second = _run(env, config)
     cached = [line for line in second.splitlines() if "Using cached version of step" in line]
@@ -63,7 +64,7 @@ def test_demo_pipeline_end_to_end(first_run):
     assert any("preprocess_media" in line for line in cached)
     assert any("step finetune." in line for line in cached)  # unchanged code and inputs: no training again
     # a retried registration never duplicates the version
-    assert len(MlflowClient().search_model_versions("name = 'lmms-e2e'")) == 1
+    assert len(client.search_model_versions("name = 'lmms-e2e'")) == 1
 
 
 def _finetune_cache(env, config: Path) -> dict:
