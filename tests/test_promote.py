@@ -14,7 +14,7 @@ from components.artifacts import Checkpoint
 from components.config import RunConfig
 from components.release.promote import decide, promote
 from components.release.registry import register, registry_client
-from tests.zenml_cli import zenml_env, zenml_run
+from tests.zenml_cli import project_dir, zenml_env, zenml_run
 
 ROOT = Path(__file__).parent.parent
 IMAGE = ROOT / "example_data" / "media" / "eval" / "img_0000.png"
@@ -159,7 +159,7 @@ def test_promote_pipeline_through_zenml(registry, tmp_path):
     env = zenml_env(tmp_path / "zenml")
     # the ZenML Model versions that register_model would have created: the champion's in production
     zenml_py = [sys.executable, "-c", ZENML_MODEL_SETUP, name, str(champion), str(cand)]
-    subprocess.run(zenml_py, cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run(zenml_py, cwd=project_dir(env), env=env, check=True, capture_output=True, timeout=300)
     rc, out = zenml_run(env, "pipeline", "run", "pipelines.promote.promote", "-c", str(config), timeout=300)
     assert rc == 0, out[-4000:]
     assert "Step promote_model has finished" in out
