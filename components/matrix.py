@@ -46,7 +46,8 @@ class Stage:
     name: str
     ok: bool
     seconds: float
-    detail: str = ""
+    detail: str = ""  # what the stage saw, or for a failure: `Type: message @ file:line` (`failure_reason`)
+    traceback: str = ""  # the full traceback of a failure, causes included
 
 
 @dataclass
@@ -66,9 +67,77 @@ class MatrixFailure(AssertionError):
     pass
 
 
+class RowFailure(Exception):
+    """A stage's failure on one row kind, raised from the original error: its reason is the original's, prefixed
+    with the row kind."""
+
+    def __init__(self, kind: str, err: BaseException):
+        super().__init__(f"{kind}: {type(err).__name__}: {err}")
+        self.kind = kind
+
+
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise MatrixFailure(msg)
+
+
+# ---------------------------------------------------------------- failures
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LIBRARY_DIRS = ("site-packages", "dist-packages", "transformers_modules")  # installed libraries, remote model code
+
+
+def _short_path(filename: str) -> str | None:
+    """A project file relative to the project root, a library file relative to its install directory, None for
+    the standard library and the import machinery."""
+    path = Path(filename)
+    parts = path.parts
+    for marker in LIBRARY_DIRS:
+        if marker in parts:
+            k = len(parts) - 1 - parts[::-1].index(marker)
+            return "/".join(parts[k + (marker != "transformers_modules") :])
+    if path.is_relative_to(PROJECT_ROOT):
+        return path.relative_to(PROJECT_ROOT).as_posix()
+    return None
+
+
+def failure_location(err: BaseException) -> str:
+    """`file:line` of the innermost project or library frame where `err` was raised (`_check` itself skipped: its
+    caller is the check that failed)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    for f in reversed(frames):
+        if f.name == "_check" and f.filename == __file__:
+            continue
+        short = _short_path(f.filename)
+        if short is not None:
+            return f"{short}:{f.lineno}"
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
+def root_cause(err: BaseException) -> BaseException:
+    """The exception at the bottom of `err`'s explicit cause chain (`raise ... from`)."""
+    seen = {id(err)}
+    while err.__cause__ is not None and id(err.__cause__) not in seen:
+        err = err.__cause__
+        seen.add(id(err))
+    return err
+
+
+def failure_reason(err: BaseException) -> str:
+    """`Type: message @ file:line`: the original exception's type and message and where it was raised. A wrapper
+    keeps its own text (a known upstream bug's explanation) and names the original where its text does not."""
+    if isinstance(err, RowFailure) and err.__cause__ is not None:
+        return f"{err.kind}: {failure_reason(err.__cause__)}"
+    root = root_cause(err)
+    text = f"{type(err).__name__}: {err}"
+    original = f"{type(root).__name__}: {root}"
+    if root is not err and original not in text:
+        text += f" (from {original})"
+    return f"{text} @ {failure_location(root)}"
+
+
+def format_traceback(err: BaseException) -> str:
+    return "".join(traceback.format_exception(type(err), err, err.__traceback__))
 
 
 # ---------------------------------------------------------------- rows
@@ -303,7 +372,7 @@ class Matrix:
             try:
                 check_labels(self.processor, collator([row]), [row], self.stops)
             except Exception as err:
-                raise MatrixFailure(f"{kind}: {err}") from err
+                raise RowFailure(kind, err) from err
         self.rows = list(rows.values())
         # One batch of every kind, or one batch per media kind where the family cannot mix image and video rows
         groups = [self.rows]
@@ -403,10 +472,8 @@ def run_matrix(family: str, workdir: Path | None = None, build: Callable[[], Pat
                     detail = getattr(m, f"stage_{name}")()
                 result.stages.append(Stage(name, True, time.perf_counter() - s0, detail))
             except Exception as err:  # noqa: BLE001 - reported as the stage's failure
-                reason = f"{type(err).__name__}: {err}"
-                if not isinstance(err, MatrixFailure | RuntimeError):
-                    reason += " @ " + traceback.format_exc(limit=-2).strip().splitlines()[-3].strip()
-                result.stages.append(Stage(name, False, time.perf_counter() - s0, reason))
+                reason = failure_reason(err)
+                result.stages.append(Stage(name, False, time.perf_counter() - s0, reason, format_traceback(err)))
                 result.reason = f"{name}: {reason}"
                 break
         else:
@@ -426,7 +493,8 @@ def architectures() -> dict[str, str]:
 
 
 def sweep(only: list[str] | None = None, progress: Callable[[dict], None] | None = None) -> list[dict]:
-    """One row per architecture: `pass`, `fail` (stage and reason) or `no-entry` (no family covers it)."""
+    """One row per architecture: `pass`, `fail` (stage and reason; `traceback` the failing stage's full one) or
+    `no-entry` (no family covers it)."""
 
     by_type = {t: f for f in FAMILIES.values() for t in f.model_types}
     rows, done = [], set()
@@ -447,6 +515,7 @@ def sweep(only: list[str] | None = None, progress: Callable[[dict], None] | None
             row |= {
                 "status": "pass" if res.passed else "fail",
                 "reason": res.reason,
+                "traceback": next((s.traceback for s in res.stages if not s.ok), ""),
                 "seconds": round(res.seconds, 2),
                 "stages": [asdict(s) for s in res.stages],
             }
