@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from components.artifacts import Sample
 from components.data.collator import IGNORE_INDEX, VLMCollator
 from components.data.rows import to_messages
 from components.models.catalog import FAMILIES
-from components.models.loading import load_model, load_processor
+from components.models.loading import ModelRef, load_model, load_processor
 from components.train.loss import model_loss
 from components.train.packing import PackingCollator, next_fit, pad_fraction, prepare_packed_inputs, supervised_tokens
 
@@ -71,7 +73,7 @@ def grads(model):
 def test_packed_equals_unpacked(family, chunked, tiny_path, one_thread):
     path = str(tiny_path(family))
     torch.manual_seed(0)
-    model, _ = load_model(path, dtype=torch.float32, attn_implementation="sdpa")
+    model = dataclasses.replace(ModelRef.from_path(path), attn_implementation="sdpa").load_model(torch.float32)
     model.eval()  # no dropout: both passes must see the same function
     processor = load_processor(path)
     collator = VLMCollator(processor)
