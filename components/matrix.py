@@ -1,9 +1,13 @@
 """The family matrix: the whole generic path on one family's tiny random checkpoint, stage by stage.
 
 build -> save -> load (the code a real checkpoint takes) -> exact assistant-only labels on single-turn, multi-turn,
-system, multi-image, video and text-only rows -> the family's declared limits are enforced by validation -> LoRA on
-the LLM and the vision encoder with a fully trained projector: frozen parameters unchanged, trained ones changed, and
-5 steps reduce the loss -> merged logits equal adapter logits -> `generate` returns text.
+system, multi-image, video and text-only rows -> the family's declared limits are enforced by validation -> packing
+(where the family declares it): the rows packed into one row give each sample's logits, the loss and the gradients of
+the rows padded, with the model's loss and the chunked loss -> LoRA on the LLM and the vision encoder with a fully
+trained projector: frozen parameters unchanged, trained ones changed, and 5 steps reduce the loss -> merged logits
+equal adapter logits -> `generate` returns text.
+
+A failing stage reports `Type: message @ file:line` of the original exception and keeps the full traceback.
 
 `run_matrix` is what tests/test_families.py asserts on and what `lmms sweep` prints for every architecture of the
 installed transformers.
@@ -35,10 +39,14 @@ from components.models.loading import load_model, load_processor, upstream_bugs
 from components.models.tiny.build import build_tiny, recipe_for
 from components.release.inference import generate, load_for_inference
 from components.release.merge import merge_checkpoint
+from components.train.loss import model_loss
+from components.train.packing import PackingCollator, pad_fraction, supervised_tokens
 from components.train.parts import apply_trainable, part_of
 
 STEPS = 5
 LOGIT_ATOL = 1e-4
+PACKING_REL = 1e-5  # packed == unpacked: loss and gradients, fp32 (as tests/test_packing.py)
+PACKING_CHUNK = 7  # the chunked loss's chunk size: several chunks even on the tiny rows
 
 
 @dataclass
@@ -48,6 +56,7 @@ class Stage:
     seconds: float
     detail: str = ""  # what the stage saw, or for a failure: `Type: message @ file:line` (`failure_reason`)
     traceback: str = ""  # the full traceback of a failure, causes included
+    skipped: bool = False  # the stage does not apply to the family (`detail` says why); not a failure
 
 
 @dataclass
@@ -67,13 +76,17 @@ class MatrixFailure(AssertionError):
     pass
 
 
-class RowFailure(Exception):
-    """A stage's failure on one row kind, raised from the original error: its reason is the original's, prefixed
-    with the row kind."""
+class StageSkipped(Exception):
+    """A stage that does not apply to the family (its message says why); the run goes on."""
 
-    def __init__(self, kind: str, err: BaseException):
-        super().__init__(f"{kind}: {type(err).__name__}: {err}")
-        self.kind = kind
+
+class StepFailure(Exception):
+    """A stage's failure in one of its steps (a row kind, a loss), raised from the original error: its reason is the
+    original's, prefixed with the step."""
+
+    def __init__(self, step: str, err: BaseException):
+        super().__init__(f"{step}: {type(err).__name__}: {err}")
+        self.step = step
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -126,8 +139,8 @@ def root_cause(err: BaseException) -> BaseException:
 def failure_reason(err: BaseException) -> str:
     """`Type: message @ file:line`: the original exception's type and message and where it was raised. A wrapper
     keeps its own text (a known upstream bug's explanation) and names the original where its text does not."""
-    if isinstance(err, RowFailure) and err.__cause__ is not None:
-        return f"{err.kind}: {failure_reason(err.__cause__)}"
+    if isinstance(err, StepFailure) and err.__cause__ is not None:
+        return f"{err.step}: {failure_reason(err.__cause__)}"
     root = root_cause(err)
     text = f"{type(err).__name__}: {err}"
     original = f"{type(root).__name__}: {root}"
@@ -346,6 +359,73 @@ def check_limits(fam: Family, workdir: Path) -> str:
     return f"rejected rows {sorted(bad)}"
 
 
+def _grads(model) -> dict[str, torch.Tensor]:
+    return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def _loss_and_grads(model, batch: dict, chunked: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    model.zero_grad(set_to_none=True)
+    loss, out = model_loss(model, _to_model(batch, model), chunked=chunked, chunk_size=PACKING_CHUNK)
+    loss.backward()
+    return loss.detach(), _grads(model), out.logits.detach()
+
+
+def _compare_packed(which: str, unpacked: tuple, packed: tuple, seq_lens: list[int]) -> str:
+    (lu, gu, logits_u), (lp, gp, logits_p) = unpacked, packed
+    _check(bool(torch.isfinite(lu)), f"unpacked loss is {lu.item()}")
+    if which == "model loss":  # full logits: each sample's own, packed and alone; the first sample that differs names
+        s = 0  # the leak (from its token 0: state carried over from the sample before it)
+        for b, n in enumerate(seq_lens):
+            diff = (logits_p[0, s : s + n] - logits_u[b, :n]).abs().amax(-1)
+            bad = (diff > LOGIT_ATOL).nonzero().flatten().tolist()
+            if bad:
+                raise MatrixFailure(
+                    f"sample {b}: packed logits differ by {diff.max().item():.1e} from its token {bad[0]}"
+                )
+            s += n
+    loss_rel = abs(lp - lu).item() / abs(lu).item()
+    _check(loss_rel <= PACKING_REL, f"packed {lp.item():.6f} vs unpacked {lu.item():.6f} (rel {loss_rel:.1e})")
+    _check(gu.keys() == gp.keys(), f"gradients of {sorted(gu.keys() ^ gp.keys())[:5]} only on one side")
+    _check(len(gu) > 10, f"only {len(gu)} tensors have a gradient")
+    total = torch.cat([g.flatten() for g in gu.values()]).norm()
+    diff = torch.cat([(gp[n] - gu[n]).flatten() for n in gu]).norm()
+    grad_rel = (diff / total).item()
+    _check(grad_rel <= PACKING_REL, f"gradients differ by rel {grad_rel:.1e} (norm of all)")
+    for name in gu:
+        # Per tensor too; the floor covers gradients that are zero in exact arithmetic (attention key biases: softmax
+        # ignores a shift) and hold only rounding noise.
+        d, ref = (gp[name] - gu[name]).norm(), max(gu[name].norm(), 1e-3 * total)
+        _check(d <= PACKING_REL * ref, f"gradient of {name} differs by rel {(d / ref).item():.1e}")
+    return f"{which} rel {loss_rel:.0e}, grads {grad_rel:.0e}"
+
+
+def check_packing(model, collator: VLMCollator, rows: list[dict]) -> str:
+    """`rows` packed into one row (PackingCollator; positions from `prepare_packed_inputs` in `model_loss`) give the
+    loss and gradients of the same rows padded, within PACKING_REL, with the model's own loss and with the chunked
+    loss (as tests/test_packing.py), and each sample's logits within LOGIT_ATOL. The model is left without
+    gradients."""
+    padded = collator(rows)
+    packed = PackingCollator(collator)(rows)
+    _check(packed["input_ids"].shape[0] == 1, f"packed into {packed['input_ids'].shape[0]} rows, want 1")
+    _check(pad_fraction(packed) == 0.0, f"packed row holds padding ({pad_fraction(packed):.2f})")
+    sup = supervised_tokens(packed), supervised_tokens(padded)
+    _check(sup[0] == sup[1], f"{sup[0]} supervised tokens packed, {sup[1]} padded")
+    starts = torch.cumsum(packed["packed_seq_lens"], 0)[:-1]
+    _check(bool((packed["position_ids"][0, starts] == 0).all()), "positions do not restart at every sample")
+    seq_lens = packed["packed_seq_lens"].tolist()
+    done = []
+    try:
+        for which in ("model loss", "chunked loss"):
+            try:
+                runs = [_loss_and_grads(model, batch, which == "chunked loss") for batch in (padded, packed)]
+                done.append(_compare_packed(which, *runs, seq_lens))
+            except Exception as err:
+                raise StepFailure(which, err) from err
+    finally:
+        model.zero_grad(set_to_none=True)
+    return f"{len(rows)} rows in 1 ({packed['input_ids'].shape[1]} tokens): " + "; ".join(done)
+
+
 class Matrix:
     def __init__(self, fam: Family, workdir: Path, build: Callable[[], Path]):
         self.fam, self.workdir, self.build = fam, workdir, build
@@ -372,13 +452,14 @@ class Matrix:
             try:
                 check_labels(self.processor, collator([row]), [row], self.stops)
             except Exception as err:
-                raise RowFailure(kind, err) from err
+                raise StepFailure(kind, err) from err
         self.rows = list(rows.values())
         # One batch of every kind, or one batch per media kind where the family cannot mix image and video rows
         groups = [self.rows]
         if not self.fam.mixed_media_batches:
             groups = [[r for r in self.rows if not r["videos"]], [r for r in self.rows if r["videos"]]]
             groups = [g for g in groups if g]
+        self.collator, self.groups = collator, groups
         self.batches = [collator(g) for g in groups]
         for batch, group in zip(self.batches, groups, strict=True):
             check_labels(self.processor, batch, group, self.stops)
@@ -387,6 +468,15 @@ class Matrix:
 
     def stage_limits(self) -> str:
         return check_limits(self.fam, self.workdir)
+
+    def stage_packing(self) -> str:
+        """Packed == unpacked on the matrix rows, on the model as loaded (before any training; eval: no dropout)."""
+        if not self.fam.packing:
+            raise StageSkipped(f"{self.fam.name} declares packing=False: {self.fam.notes or '(no note)'}")
+        self.model.eval()
+        attn = self.model.config._attn_implementation
+        details = [check_packing(self.model, self.collator, group) for group in self.groups]
+        return f"{attn}; " + "; ".join(details)
 
     def stage_train(self) -> str:
 
@@ -454,7 +544,7 @@ class Matrix:
         _check(isinstance(text, str), f"generate returned {type(text)}")
         return repr(text)
 
-    STAGES = ("build", "load", "labels", "limits", "train", "merge", "generate")
+    STAGES = ("build", "load", "labels", "limits", "packing", "train", "merge", "generate")
 
 
 def run_matrix(family: str, workdir: Path | None = None, build: Callable[[], Path] | None = None) -> MatrixResult:
@@ -471,6 +561,8 @@ def run_matrix(family: str, workdir: Path | None = None, build: Callable[[], Pat
                 with upstream_bugs(fam):
                     detail = getattr(m, f"stage_{name}")()
                 result.stages.append(Stage(name, True, time.perf_counter() - s0, detail))
+            except StageSkipped as why:
+                result.stages.append(Stage(name, True, time.perf_counter() - s0, str(why), skipped=True))
             except Exception as err:  # noqa: BLE001 - reported as the stage's failure
                 reason = failure_reason(err)
                 result.stages.append(Stage(name, False, time.perf_counter() - s0, reason, format_traceback(err)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from components.models.catalog import FAMILIES, supported_models_markdown
 from components.models.tiny.build import recipe_for
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGES = ["build", "load", "labels", "limits", "packing", "train", "merge", "generate"]
 
 
 @pytest.mark.parametrize("family", sorted(f for f in FAMILIES if recipe_for(f)))
@@ -25,7 +27,18 @@ def test_family_matrix(family, one_thread, tiny_path):
         assert "known upstream bug" in result.reason, f"{family} failed otherwise: {result.reason}\n{report}"
         return
     assert result.passed, f"{family} failed at {result.reason}\n{report}"
-    assert [s.name for s in result.stages] == ["build", "load", "labels", "limits", "train", "merge", "generate"]
+    assert [s.name for s in result.stages] == STAGES
+    packing = result.stages[STAGES.index("packing")]
+    assert packing.skipped == (not FAMILIES[family].packing), packing
+
+
+def test_packing_false_skips_the_packing_stage_with_the_note(monkeypatch, one_thread, tiny_path):
+    fam = dataclasses.replace(FAMILIES["llava"], packing=False, notes="Packing off: a note.")
+    monkeypatch.setitem(FAMILIES, "llava", fam)
+    result = run_matrix("llava", build=lambda: tiny_path("llava"))
+    assert result.passed, result.reason
+    packing = result.stages[STAGES.index("packing")]
+    assert packing.ok and packing.skipped and "packing=False" in packing.detail and "a note" in packing.detail
 
 
 def test_every_family_has_a_recipe():
