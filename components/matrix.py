@@ -15,7 +15,10 @@ installed transformers.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
+import pkgutil
 import tempfile
 import time
 import traceback
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 from transformers.models.auto import modeling_auto as auto
+from transformers.models.auto.configuration_auto import model_type_to_module_name
 
 from components.artifacts import CheckpointMeta
 from components.config import DataConfig, TrainConfig
@@ -66,7 +70,8 @@ class MatrixResult:
     passed: bool = False
     stages: list[Stage] = field(default_factory=list)
     reason: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # the stages' (one-off imports left out: `run_matrix`)
+    setup_seconds: float = 0.0  # untimed: warm-up run, module imports, temporary files
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -430,6 +435,14 @@ class Matrix:
     def __init__(self, fam: Family, workdir: Path, build: Callable[[], Path]):
         self.fam, self.workdir, self.build = fam, workdir, build
 
+    def prepare(self, stage: str) -> None:
+        """Untimed, before `stage`: import the transformers modules it will use (the family's, then every model type
+        the checkpoint names)."""
+        if stage == "build":
+            import_model_modules(self.fam.model_types)
+        elif stage == "load":
+            import_model_modules(checkpoint_model_types(self.path))
+
     def stage_build(self) -> str:
         self.path = self.build()
         n = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
@@ -547,15 +560,80 @@ class Matrix:
     STAGES = ("build", "load", "labels", "limits", "packing", "train", "merge", "generate")
 
 
-def run_matrix(family: str, workdir: Path | None = None, build: Callable[[], Path] | None = None) -> MatrixResult:
-    """Run every stage for `family`; the first failing stage ends the run with its reason."""
+# A model type's transformers modules the stages import: its config, model, processors and tokenizers (not the
+# `modular_*` sources, which are for transformers' own code generation).
+MODEL_MODULES = (
+    "configuration_",
+    "modeling_",
+    "processing_",
+    "image_processing",
+    "video_processing_",
+    "tokenization_",
+    "feature_extraction_",
+)
 
+
+def import_model_modules(model_types) -> None:
+    """Import the transformers modules of `model_types` now: a module's first import is a one-off cost of the process,
+    not of the stage that happens to import it first. A module that fails to import is left to the stage that needs
+    it, which reports the error."""
+    for model_type in sorted(set(model_types)):
+        name = f"transformers.models.{model_type_to_module_name(model_type)}"
+        try:
+            package = importlib.import_module(name)
+        except ImportError:  # a remote-code model type
+            continue
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith(MODEL_MODULES):
+                with contextlib.suppress(Exception):
+                    importlib.import_module(f"{name}.{info.name}")
+
+
+def checkpoint_model_types(path: Path) -> set[str]:
+    """Every `model_type` in a checkpoint's config.json (the model's and its sub-models': vision tower, LLM)."""
+    found: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("model_type"), str):
+                found.add(node["model_type"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    config = Path(path) / "config.json"
+    if config.exists():
+        walk(json.loads(config.read_text()))
+    return found
+
+
+_warmed = False
+
+
+def run_matrix(
+    family: str, workdir: Path | None = None, build: Callable[[], Path] | None = None, warm_up: bool = True
+) -> MatrixResult:
+    """Run every stage for `family`; the first failing stage ends the run with its reason.
+
+    Stage seconds leave out one-off import costs, so that they compare across families and across runs: the first run
+    in a process is preceded by an untimed run of the same family (it pays the process's lazy imports and first calls:
+    DeepSpeed through accelerate on the first `save_pretrained`, PEFT, pyarrow, PyAV, torch's first backward), and
+    before `build` and `load` the family's transformers modules are imported untimed. `seconds` is the sum of the
+    stage seconds; `setup_seconds` what was left out."""
+    global _warmed
     fam = FAMILIES[family]
-    result = MatrixResult(family, ",".join(fam.model_types))
+    build = build or (lambda: build_tiny(family))
     t0 = time.perf_counter()
+    if warm_up and not _warmed:
+        _warmed = run_matrix(family, build=build, warm_up=False).passed  # else the next family's run warms up
+    result = MatrixResult(family, ",".join(fam.model_types))
     with tempfile.TemporaryDirectory(prefix=f"matrix-{family}-") as tmp:
-        m = Matrix(fam, Path(workdir or tmp), build or (lambda: build_tiny(family)))
+        m = Matrix(fam, Path(workdir or tmp), build)
         for name in Matrix.STAGES:
+            with contextlib.suppress(Exception):  # a failure here is the stage's to report
+                m.prepare(name)
             s0 = time.perf_counter()
             try:
                 with upstream_bugs(fam):
@@ -570,7 +648,8 @@ def run_matrix(family: str, workdir: Path | None = None, build: Callable[[], Pat
                 break
         else:
             result.passed = True
-    result.seconds = time.perf_counter() - t0
+    result.seconds = sum(s.seconds for s in result.stages)
+    result.setup_seconds = time.perf_counter() - t0 - result.seconds
     return result
 
 
@@ -609,6 +688,7 @@ def sweep(only: list[str] | None = None, progress: Callable[[dict], None] | None
                 "reason": res.reason,
                 "traceback": next((s.traceback for s in res.stages if not s.ok), ""),
                 "seconds": round(res.seconds, 2),
+                "setup_seconds": round(res.setup_seconds, 2),
                 "stages": [asdict(s) for s in res.stages],
             }
         rows.append(row)

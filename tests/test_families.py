@@ -30,6 +30,7 @@ def test_family_matrix(family, one_thread, tiny_path):
     assert [s.name for s in result.stages] == STAGES
     packing = result.stages[STAGES.index("packing")]
     assert packing.skipped == (not FAMILIES[family].packing), packing
+    assert result.seconds == pytest.approx(sum(s.seconds for s in result.stages))
 
 
 def test_packing_false_skips_the_packing_stage_with_the_note(monkeypatch, one_thread, tiny_path):
