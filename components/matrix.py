@@ -150,7 +150,7 @@ def failure_reason(err: BaseException) -> str:
     text = f"{type(err).__name__}: {err}"
     original = f"{type(root).__name__}: {root}"
     if root is not err and original not in text:
-        text += f" (from {original})"
+        text += f" (from {type(root).__name__ if str(root) in text else original})"
     return f"{text} @ {failure_location(root)}"
 
 
