@@ -102,13 +102,24 @@ def cmd_infer(args) -> int:
     return 0
 
 
+def clip_reason(reason: str, width: int = 200) -> str:
+    """A long reason shortened in the middle, keeping the `@ file:line` at its end."""
+    if len(reason) <= width:
+        return reason
+    at = reason.rfind(" @ ")
+    tail = reason[at:] if at >= 0 else ""
+    return reason[: max(width - len(tail) - 3, 40)] + "..." + tail
+
+
 def cmd_sweep(args) -> int:
     from components.matrix import sweep
 
     def show(row: dict) -> None:
         if not args.json:
             secs = f"{row['seconds']:6.1f}s" if "seconds" in row else " " * 7
-            print(f"{row['model_type']:<24} {row['status']:<8} {secs}  {row['reason'][:160]}", flush=True)
+            print(f"{row['model_type']:<24} {row['status']:<8} {secs}  {clip_reason(row['reason'])}", flush=True)
+            if args.traceback and row.get("traceback"):
+                print("    " + row["traceback"].rstrip().replace("\n", "\n    "), flush=True)
 
     only = [s for s in (args.only or "").split(",") if s] or None
     with stdout_to_stderr(args.json):
@@ -149,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     w = sub.add_parser("sweep", help="run the family matrix on every VLM architecture of the installed transformers")
     w.add_argument("--json", action="store_true")
     w.add_argument("--only", help="comma-separated model types or family names")
+    w.add_argument("--traceback", action="store_true", help="print each failure's full traceback (--json: always)")
     w.set_defaults(fn=cmd_sweep)
 
     v = sub.add_parser("validate", help="validate a dataset for a model; non-zero exit names every bad row")

@@ -1,9 +1,13 @@
 """The family matrix: the whole generic path on one family's tiny random checkpoint, stage by stage.
 
 build -> save -> load (the code a real checkpoint takes) -> exact assistant-only labels on single-turn, multi-turn,
-system, multi-image, video and text-only rows -> the family's declared limits are enforced by validation -> LoRA on
-the LLM and the vision encoder with a fully trained projector: frozen parameters unchanged, trained ones changed, and
-5 steps reduce the loss -> merged logits equal adapter logits -> `generate` returns text.
+system, multi-image, video and text-only rows -> the family's declared limits are enforced by validation -> packing
+(where the family declares it): the rows packed into one row give each sample's logits, the loss and the gradients of
+the rows padded, with the model's loss and the chunked loss -> LoRA on the LLM and the vision encoder with a fully
+trained projector: frozen parameters unchanged, trained ones changed, and 5 steps reduce the loss -> merged logits
+equal adapter logits -> `generate` returns text.
+
+A failing stage reports `Type: message @ file:line` of the original exception and keeps the full traceback.
 
 `run_matrix` is what tests/test_families.py asserts on and what `lmms sweep` prints for every architecture of the
 installed transformers.
@@ -11,7 +15,10 @@ installed transformers.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
+import pkgutil
 import tempfile
 import time
 import traceback
@@ -24,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 from transformers.models.auto import modeling_auto as auto
+from transformers.models.auto.configuration_auto import model_type_to_module_name
 
 from components.artifacts import CheckpointMeta
 from components.config import DataConfig, TrainConfig
@@ -35,10 +43,14 @@ from components.models.loading import load_model, load_processor, upstream_bugs
 from components.models.tiny.build import build_tiny, recipe_for
 from components.release.inference import generate, load_for_inference
 from components.release.merge import merge_checkpoint
+from components.train.loss import model_loss
+from components.train.packing import PackingCollator, pad_fraction, supervised_tokens
 from components.train.parts import apply_trainable, part_of
 
 STEPS = 5
 LOGIT_ATOL = 1e-4
+PACKING_REL = 1e-5  # packed == unpacked: loss and gradients, fp32 (as tests/test_packing.py)
+PACKING_CHUNK = 7  # the chunked loss's chunk size: several chunks even on the tiny rows
 
 
 @dataclass
@@ -46,7 +58,9 @@ class Stage:
     name: str
     ok: bool
     seconds: float
-    detail: str = ""
+    detail: str = ""  # what the stage saw, or for a failure: `Type: message @ file:line` (`failure_reason`)
+    traceback: str = ""  # the full traceback of a failure, causes included
+    skipped: bool = False  # the stage does not apply to the family (`detail` says why); not a failure
 
 
 @dataclass
@@ -56,7 +70,8 @@ class MatrixResult:
     passed: bool = False
     stages: list[Stage] = field(default_factory=list)
     reason: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # the stages' (one-off imports left out: `run_matrix`)
+    setup_seconds: float = 0.0  # untimed: warm-up run, module imports, temporary files
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,9 +81,81 @@ class MatrixFailure(AssertionError):
     pass
 
 
+class StageSkipped(Exception):
+    """A stage that does not apply to the family (its message says why); the run goes on."""
+
+
+class StepFailure(Exception):
+    """A stage's failure in one of its steps (a row kind, a loss), raised from the original error: its reason is the
+    original's, prefixed with the step."""
+
+    def __init__(self, step: str, err: BaseException):
+        super().__init__(f"{step}: {type(err).__name__}: {err}")
+        self.step = step
+
+
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise MatrixFailure(msg)
+
+
+# ---------------------------------------------------------------- failures
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LIBRARY_DIRS = ("site-packages", "dist-packages", "transformers_modules")  # installed libraries, remote model code
+
+
+def _short_path(filename: str) -> str | None:
+    """A project file relative to the project root, a library file relative to its install directory, None for
+    the standard library and the import machinery."""
+    path = Path(filename)
+    parts = path.parts
+    for marker in LIBRARY_DIRS:
+        if marker in parts:
+            k = len(parts) - 1 - parts[::-1].index(marker)
+            return "/".join(parts[k + (marker != "transformers_modules") :])
+    if path.is_relative_to(PROJECT_ROOT):
+        return path.relative_to(PROJECT_ROOT).as_posix()
+    return None
+
+
+def failure_location(err: BaseException) -> str:
+    """`file:line` of the innermost project or library frame where `err` was raised (`_check` itself skipped: its
+    caller is the check that failed)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    for f in reversed(frames):
+        if f.name == "_check" and f.filename == __file__:
+            continue
+        short = _short_path(f.filename)
+        if short is not None:
+            return f"{short}:{f.lineno}"
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
+def root_cause(err: BaseException) -> BaseException:
+    """The exception at the bottom of `err`'s explicit cause chain (`raise ... from`)."""
+    seen = {id(err)}
+    while err.__cause__ is not None and id(err.__cause__) not in seen:
+        err = err.__cause__
+        seen.add(id(err))
+    return err
+
+
+def failure_reason(err: BaseException) -> str:
+    """`Type: message @ file:line`: the original exception's type and message and where it was raised. A wrapper
+    keeps its own text (a known upstream bug's explanation) and names the original where its text does not."""
+    if isinstance(err, StepFailure) and err.__cause__ is not None:
+        return f"{err.step}: {failure_reason(err.__cause__)}"
+    root = root_cause(err)
+    text = f"{type(err).__name__}: {err}"
+    original = f"{type(root).__name__}: {root}"
+    if root is not err and original not in text:
+        text += f" (from {type(root).__name__ if str(root) in text else original})"
+    return f"{text} @ {failure_location(root)}"
+
+
+def format_traceback(err: BaseException) -> str:
+    return "".join(traceback.format_exception(type(err), err, err.__traceback__))
 
 
 # ---------------------------------------------------------------- rows
@@ -277,9 +364,84 @@ def check_limits(fam: Family, workdir: Path) -> str:
     return f"rejected rows {sorted(bad)}"
 
 
+def _grads(model) -> dict[str, torch.Tensor]:
+    return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def _loss_and_grads(model, batch: dict, chunked: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    model.zero_grad(set_to_none=True)
+    loss, out = model_loss(model, _to_model(batch, model), chunked=chunked, chunk_size=PACKING_CHUNK)
+    loss.backward()
+    return loss.detach(), _grads(model), out.logits.detach()
+
+
+def _compare_packed(which: str, unpacked: tuple, packed: tuple, seq_lens: list[int]) -> str:
+    (lu, gu, logits_u), (lp, gp, logits_p) = unpacked, packed
+    _check(bool(torch.isfinite(lu)), f"unpacked loss is {lu.item()}")
+    if which == "model loss":  # full logits: each sample's own, packed and alone; the first sample that differs names
+        s = 0  # the leak (from its token 0: state carried over from the sample before it)
+        for b, n in enumerate(seq_lens):
+            diff = (logits_p[0, s : s + n] - logits_u[b, :n]).abs().amax(-1)
+            bad = (diff > LOGIT_ATOL).nonzero().flatten().tolist()
+            if bad:
+                raise MatrixFailure(
+                    f"sample {b}: packed logits differ by {diff.max().item():.1e} from its token {bad[0]}"
+                )
+            s += n
+    loss_rel = abs(lp - lu).item() / abs(lu).item()
+    _check(loss_rel <= PACKING_REL, f"packed {lp.item():.6f} vs unpacked {lu.item():.6f} (rel {loss_rel:.1e})")
+    _check(gu.keys() == gp.keys(), f"gradients of {sorted(gu.keys() ^ gp.keys())[:5]} only on one side")
+    _check(len(gu) > 10, f"only {len(gu)} tensors have a gradient")
+    total = torch.cat([g.flatten() for g in gu.values()]).norm()
+    diff = torch.cat([(gp[n] - gu[n]).flatten() for n in gu]).norm()
+    grad_rel = (diff / total).item()
+    _check(grad_rel <= PACKING_REL, f"gradients differ by rel {grad_rel:.1e} (norm of all)")
+    for name in gu:
+        # Per tensor too; the floor covers gradients that are zero in exact arithmetic (attention key biases: softmax
+        # ignores a shift) and hold only rounding noise.
+        d, ref = (gp[name] - gu[name]).norm(), max(gu[name].norm(), 1e-3 * total)
+        _check(d <= PACKING_REL * ref, f"gradient of {name} differs by rel {(d / ref).item():.1e}")
+    return f"{which} rel {loss_rel:.0e}, grads {grad_rel:.0e}"
+
+
+def check_packing(model, collator: VLMCollator, rows: list[dict]) -> str:
+    """`rows` packed into one row (PackingCollator; positions from `prepare_packed_inputs` in `model_loss`) give the
+    loss and gradients of the same rows padded, within PACKING_REL, with the model's own loss and with the chunked
+    loss (as tests/test_packing.py), and each sample's logits within LOGIT_ATOL. The model is left without
+    gradients."""
+    padded = collator(rows)
+    packed = PackingCollator(collator)(rows)
+    _check(packed["input_ids"].shape[0] == 1, f"packed into {packed['input_ids'].shape[0]} rows, want 1")
+    _check(pad_fraction(packed) == 0.0, f"packed row holds padding ({pad_fraction(packed):.2f})")
+    sup = supervised_tokens(packed), supervised_tokens(padded)
+    _check(sup[0] == sup[1], f"{sup[0]} supervised tokens packed, {sup[1]} padded")
+    starts = torch.cumsum(packed["packed_seq_lens"], 0)[:-1]
+    _check(bool((packed["position_ids"][0, starts] == 0).all()), "positions do not restart at every sample")
+    seq_lens = packed["packed_seq_lens"].tolist()
+    done = []
+    try:
+        for which in ("model loss", "chunked loss"):
+            try:
+                runs = [_loss_and_grads(model, batch, which == "chunked loss") for batch in (padded, packed)]
+                done.append(_compare_packed(which, *runs, seq_lens))
+            except Exception as err:
+                raise StepFailure(which, err) from err
+    finally:
+        model.zero_grad(set_to_none=True)
+    return f"{len(rows)} rows in 1 ({packed['input_ids'].shape[1]} tokens): " + "; ".join(done)
+
+
 class Matrix:
     def __init__(self, fam: Family, workdir: Path, build: Callable[[], Path]):
         self.fam, self.workdir, self.build = fam, workdir, build
+
+    def prepare(self, stage: str) -> None:
+        """Untimed, before `stage`: import the transformers modules it will use (the family's, then every model type
+        the checkpoint names)."""
+        if stage == "build":
+            import_model_modules(self.fam.model_types)
+        elif stage == "load":
+            import_model_modules(checkpoint_model_types(self.path))
 
     def stage_build(self) -> str:
         self.path = self.build()
@@ -303,13 +465,14 @@ class Matrix:
             try:
                 check_labels(self.processor, collator([row]), [row], self.stops)
             except Exception as err:
-                raise MatrixFailure(f"{kind}: {err}") from err
+                raise StepFailure(kind, err) from err
         self.rows = list(rows.values())
         # One batch of every kind, or one batch per media kind where the family cannot mix image and video rows
         groups = [self.rows]
         if not self.fam.mixed_media_batches:
             groups = [[r for r in self.rows if not r["videos"]], [r for r in self.rows if r["videos"]]]
             groups = [g for g in groups if g]
+        self.collator, self.groups = collator, groups
         self.batches = [collator(g) for g in groups]
         for batch, group in zip(self.batches, groups, strict=True):
             check_labels(self.processor, batch, group, self.stops)
@@ -318,6 +481,15 @@ class Matrix:
 
     def stage_limits(self) -> str:
         return check_limits(self.fam, self.workdir)
+
+    def stage_packing(self) -> str:
+        """Packed == unpacked on the matrix rows, on the model as loaded (before any training; eval: no dropout)."""
+        if not self.fam.packing:
+            raise StageSkipped(f"{self.fam.name} declares packing=False: {self.fam.notes or '(no note)'}")
+        self.model.eval()
+        attn = self.model.config._attn_implementation
+        details = [check_packing(self.model, self.collator, group) for group in self.groups]
+        return f"{attn}; " + "; ".join(details)
 
     def stage_train(self) -> str:
 
@@ -385,33 +557,99 @@ class Matrix:
         _check(isinstance(text, str), f"generate returned {type(text)}")
         return repr(text)
 
-    STAGES = ("build", "load", "labels", "limits", "train", "merge", "generate")
+    STAGES = ("build", "load", "labels", "limits", "packing", "train", "merge", "generate")
 
 
-def run_matrix(family: str, workdir: Path | None = None, build: Callable[[], Path] | None = None) -> MatrixResult:
-    """Run every stage for `family`; the first failing stage ends the run with its reason."""
+# A model type's transformers modules the stages import: its config, model, processors and tokenizers (not the
+# `modular_*` sources, which are for transformers' own code generation).
+MODEL_MODULES = (
+    "configuration_",
+    "modeling_",
+    "processing_",
+    "image_processing",
+    "video_processing_",
+    "tokenization_",
+    "feature_extraction_",
+)
 
+
+def import_model_modules(model_types) -> None:
+    """Import the transformers modules of `model_types` now: a module's first import is a one-off cost of the process,
+    not of the stage that happens to import it first. A module that fails to import is left to the stage that needs
+    it, which reports the error."""
+    for model_type in sorted(set(model_types)):
+        name = f"transformers.models.{model_type_to_module_name(model_type)}"
+        try:
+            package = importlib.import_module(name)
+        except ImportError:  # a remote-code model type
+            continue
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith(MODEL_MODULES):
+                with contextlib.suppress(Exception):
+                    importlib.import_module(f"{name}.{info.name}")
+
+
+def checkpoint_model_types(path: Path) -> set[str]:
+    """Every `model_type` in a checkpoint's config.json (the model's and its sub-models': vision tower, LLM)."""
+    found: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("model_type"), str):
+                found.add(node["model_type"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    config = Path(path) / "config.json"
+    if config.exists():
+        walk(json.loads(config.read_text()))
+    return found
+
+
+_warmed = False
+
+
+def run_matrix(
+    family: str, workdir: Path | None = None, build: Callable[[], Path] | None = None, warm_up: bool = True
+) -> MatrixResult:
+    """Run every stage for `family`; the first failing stage ends the run with its reason.
+
+    Stage seconds leave out one-off import costs, so that they compare across families and across runs: the first run
+    in a process is preceded by an untimed run of the same family (it pays the process's lazy imports and first calls:
+    DeepSpeed through accelerate on the first `save_pretrained`, PEFT, pyarrow, PyAV, torch's first backward), and
+    before `build` and `load` the family's transformers modules are imported untimed. `seconds` is the sum of the
+    stage seconds; `setup_seconds` what was left out."""
+    global _warmed
     fam = FAMILIES[family]
-    result = MatrixResult(family, ",".join(fam.model_types))
+    build = build or (lambda: build_tiny(family))
     t0 = time.perf_counter()
+    if warm_up and not _warmed:
+        _warmed = run_matrix(family, build=build, warm_up=False).passed  # else the next family's run warms up
+    result = MatrixResult(family, ",".join(fam.model_types))
     with tempfile.TemporaryDirectory(prefix=f"matrix-{family}-") as tmp:
-        m = Matrix(fam, Path(workdir or tmp), build or (lambda: build_tiny(family)))
+        m = Matrix(fam, Path(workdir or tmp), build)
         for name in Matrix.STAGES:
+            with contextlib.suppress(Exception):  # a failure here is the stage's to report
+                m.prepare(name)
             s0 = time.perf_counter()
             try:
                 with upstream_bugs(fam):
                     detail = getattr(m, f"stage_{name}")()
                 result.stages.append(Stage(name, True, time.perf_counter() - s0, detail))
+            except StageSkipped as why:
+                result.stages.append(Stage(name, True, time.perf_counter() - s0, str(why), skipped=True))
             except Exception as err:  # noqa: BLE001 - reported as the stage's failure
-                reason = f"{type(err).__name__}: {err}"
-                if not isinstance(err, MatrixFailure | RuntimeError):
-                    reason += " @ " + traceback.format_exc(limit=-2).strip().splitlines()[-3].strip()
-                result.stages.append(Stage(name, False, time.perf_counter() - s0, reason))
+                reason = failure_reason(err)
+                result.stages.append(Stage(name, False, time.perf_counter() - s0, reason, format_traceback(err)))
                 result.reason = f"{name}: {reason}"
                 break
         else:
             result.passed = True
-    result.seconds = time.perf_counter() - t0
+    result.seconds = sum(s.seconds for s in result.stages)
+    result.setup_seconds = time.perf_counter() - t0 - result.seconds
     return result
 
 
@@ -426,7 +664,8 @@ def architectures() -> dict[str, str]:
 
 
 def sweep(only: list[str] | None = None, progress: Callable[[dict], None] | None = None) -> list[dict]:
-    """One row per architecture: `pass`, `fail` (stage and reason) or `no-entry` (no family covers it)."""
+    """One row per architecture: `pass`, `fail` (stage and reason; `traceback` the failing stage's full one) or
+    `no-entry` (no family covers it)."""
 
     by_type = {t: f for f in FAMILIES.values() for t in f.model_types}
     rows, done = [], set()
@@ -450,7 +689,9 @@ def sweep(only: list[str] | None = None, progress: Callable[[dict], None] | None
             row |= {
                 "status": "pass" if res.passed else "fail",
                 "reason": res.reason,
+                "traceback": next((s.traceback for s in res.stages if not s.ok), ""),
                 "seconds": round(res.seconds, 2),
+                "setup_seconds": round(res.setup_seconds, 2),
                 "stages": [asdict(s) for s in res.stages],
             }
         rows.append(row)

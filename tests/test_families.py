@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from components.matrix import run_matrix, sweep
+from components import matrix
+from components.matrix import Matrix, run_matrix, sweep
 from components.models.catalog import FAMILIES, supported_models_markdown
 from components.models.tiny.build import recipe_for
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGES = ["build", "load", "labels", "limits", "packing", "train", "merge", "generate"]
 
 
 @pytest.mark.parametrize("family", sorted(f for f in FAMILIES if recipe_for(f)))
@@ -25,7 +30,68 @@ def test_family_matrix(family, one_thread, tiny_path):
         assert "known upstream bug" in result.reason, f"{family} failed otherwise: {result.reason}\n{report}"
         return
     assert result.passed, f"{family} failed at {result.reason}\n{report}"
-    assert [s.name for s in result.stages] == ["build", "load", "labels", "limits", "train", "merge", "generate"]
+    assert [s.name for s in result.stages] == STAGES
+    packing = result.stages[STAGES.index("packing")]
+    assert packing.skipped == (not FAMILIES[family].packing), packing
+    assert result.seconds == pytest.approx(sum(s.seconds for s in result.stages))
+
+
+def test_packing_false_skips_the_packing_stage_with_the_note(monkeypatch, one_thread, tiny_path):
+    fam = dataclasses.replace(FAMILIES["llava"], packing=False, notes="Packing off: a note.")
+    monkeypatch.setitem(FAMILIES, "llava", fam)
+    result = run_matrix("llava", build=lambda: tiny_path("llava"))
+    assert result.passed, result.reason
+    packing = result.stages[STAGES.index("packing")]
+    assert packing.ok and packing.skipped and "packing=False" in packing.detail and "a note" in packing.detail
+
+
+def _lookup_980(*args):
+    return {}[980]
+
+
+def test_failure_reason_keeps_type_message_and_location(monkeypatch, tiny_path, tmp_path):
+    """A check that raises inside a stage: the reason names the original exception, its message and the innermost
+    project frame (not a wrapper's text), and the stage keeps the full traceback."""
+    monkeypatch.setattr(matrix, "check_labels", _lookup_980)
+    result = run_matrix("llava", build=lambda: tiny_path("llava"), warm_up=False)
+    line = inspect.getsourcelines(_lookup_980)[1] + 1
+    assert result.reason == f"labels: single: KeyError: 980 @ tests/test_families.py:{line}"
+    failed = result.stages[-1]
+    assert not failed.ok and failed.detail == result.reason.removeprefix("labels: ")
+    assert failed.traceback.startswith("Traceback (most recent call last)") and "KeyError: 980" in failed.traceback
+
+    # Raised in the standard library (json): the location is the innermost project frame that called it
+    (tmp_path / "config.json").write_text("{not json")
+    result = run_matrix("llava", build=lambda: tmp_path, warm_up=False)
+    assert re.fullmatch(r"load: JSONDecodeError: Expecting .* @ components/models/loading\.py:\d+", result.reason)
+
+    # A library error re-raised as another type: the wrapper's type and text, the original's type, its location
+    result = run_matrix("llava", build=lambda: tmp_path / "missing", warm_up=False)
+    assert re.fullmatch(
+        r"load: OSError: .* \(from \w+Error\) @ (huggingface_hub|transformers)/\S+\.py:\d+", result.reason
+    )
+
+
+def test_sweep_traceback_flag(monkeypatch, capsys):
+    from components.cli import main
+
+    def failing_load(self):
+        raise RuntimeError("the load broke")
+
+    monkeypatch.setattr(Matrix, "stage_load", failing_load)
+    line = inspect.getsourcelines(failing_load)[1] + 1
+    assert main(["sweep", "--only", "llava", "--traceback"]) == 1
+    out = capsys.readouterr().out
+    assert f"load: RuntimeError: the load broke @ tests/test_families.py:{line}" in out
+    assert "Traceback (most recent call last)" in out and 'raise RuntimeError("the load broke")' in out
+
+    assert main(["sweep", "--only", "llava"]) == 1  # without the flag: the reason, no traceback
+    out = capsys.readouterr().out
+    assert "the load broke @ tests/test_families.py" in out and "Traceback" not in out
+
+    assert main(["sweep", "--json", "--only", "llava"]) == 1  # --json: always a field
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["traceback"].startswith("Traceback (most recent call last)") and row["stages"][-1]["traceback"]
 
 
 def test_every_family_has_a_recipe():

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -11,9 +15,16 @@ from components.artifacts import Sample
 from components.data.collator import IGNORE_INDEX, VLMCollator
 from components.data.rows import to_messages
 from components.models.catalog import FAMILIES
-from components.models.loading import load_model, load_processor
+from components.models.loading import ModelRef, load_model, load_processor
 from components.train.loss import model_loss
-from components.train.packing import PackingCollator, next_fit, pad_fraction, prepare_packed_inputs, supervised_tokens
+from components.train.packing import (
+    PackingCollator,
+    next_fit,
+    pad_fraction,
+    prepare_packed_inputs,
+    rope_index_owner,
+    supervised_tokens,
+)
 
 PACKING = [f for f in ("qwen2_vl", "qwen2_5_vl", "llava", "llava_onevision") if FAMILIES[f].packing]
 REL = 1e-5
@@ -71,7 +82,7 @@ def grads(model):
 def test_packed_equals_unpacked(family, chunked, tiny_path, one_thread):
     path = str(tiny_path(family))
     torch.manual_seed(0)
-    model, _ = load_model(path, dtype=torch.float32, attn_implementation="sdpa")
+    model = dataclasses.replace(ModelRef.from_path(path), attn_implementation="sdpa").load_model(torch.float32)
     model.eval()  # no dropout: both passes must see the same function
     processor = load_processor(path)
     collator = VLMCollator(processor)
@@ -129,6 +140,53 @@ def test_mrope_positions_are_per_sample(family, tiny_path):
         assert torch.equal(pos[1:, 0, s : s + n], expect[:, 0])
         assert torch.equal(pos[0, 0, s : s + n], torch.arange(n))
         s += n
+
+
+@pytest.mark.parametrize("family", ["hunyuan_vl", "minicpmv4_7"])
+def test_rope_positions_equal_the_unpacked_batch(family, tiny_path):
+    """Any `get_rope_index` (HunYuan-VL: 4 axes and image_grid_thw; MiniCPM-V 4.7: target_sizes) gets each packed
+    sample the positions the model gives it in the unpacked batch, behind the text positions."""
+    path = str(tiny_path(family))
+    model, _ = load_model(path, dtype=torch.float32)
+    collator = VLMCollator(load_processor(path))
+    rows = rows_for(family)
+    padded = collator(rows)
+    owner = rope_index_owner(model)
+    params = inspect.signature(owner.get_rope_index).parameters
+    expect, _ = owner.get_rope_index(
+        padded["input_ids"], **{k: v for k, v in padded.items() if k in params and k != "input_ids"}
+    )
+    pos = prepare_packed_inputs(model, PackingCollator(collator)(rows))["position_ids"]
+    assert pos.shape == (1 + expect.shape[0], 1, int(padded["attention_mask"].sum()))
+    s = 0
+    for b, n in enumerate(padded["attention_mask"].sum(1).tolist()):
+        assert torch.equal(pos[1:, 0, s : s + n], expect[:, b, :n])
+        assert torch.equal(pos[0, 0, s : s + n], torch.arange(n))
+        s += n
+
+
+class _StubCollator:
+    """Two samples (3 and 2 tokens) with a per-token tensor of extra dimensions (Mllama's cross_attention_mask)."""
+
+    tokenizer = SimpleNamespace(pad_token_id=0)
+
+    def __call__(self, rows):
+        mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+        return {
+            "input_ids": torch.tensor([[5, 6, 7], [8, 9, 0]]),
+            "attention_mask": mask,
+            "labels": torch.tensor([[5, 6, 7], [8, 9, IGNORE_INDEX]]),
+            "cross_attention_mask": torch.arange(24).reshape(2, 3, 1, 4) * mask[:, :, None, None],
+        }
+
+
+def test_packing_keeps_extra_dimensions_of_per_token_tensors():
+    rows = [{"images": [], "videos": []}] * 2
+    packed = PackingCollator(_StubCollator())(rows)
+    cross = torch.arange(24).reshape(2, 3, 1, 4)
+    assert packed["cross_attention_mask"].shape == (1, 5, 1, 4)
+    assert torch.equal(packed["cross_attention_mask"][0], torch.cat([cross[0], cross[1, :2]]))
+    assert packed["input_ids"].tolist() == [[5, 6, 7, 8, 9]] and packed["position_ids"].tolist() == [[0, 1, 2, 0, 1]]
 
 
 def test_token_budget_rows(tiny_path):

@@ -9,9 +9,10 @@ counts media per input row (`packed_media`), which misses the masked dummy row M
 
 Attention is confined to each sample through the position-id resets, with no attention mask: transformers builds a
 block-diagonal causal mask from them on sdpa/eager (`find_packed_sequence_indices`) and takes the varlen path
-(`cu_seqlens` from the position ids) under flash-attention 2. Families with 3-D M-RoPE (Qwen2-VL, Qwen2.5-VL) get
-their positions from the model's own `get_rope_index`, called per sample before the rows are joined; the text-only
-positions are stacked in front (`[4, rows, tokens]`), which is the format those models read as packed.
+(`cu_seqlens` from the position ids) under flash-attention 2. Families with multimodal RoPE (Qwen2-VL to Qwen3-VL,
+GLM-4.xV, HunYuan-VL, MiniCPM-V 4.7) get their positions from the model's own `get_rope_index`, called on the samples
+laid out one per row as in an unpacked batch; the text-only positions are stacked in front (`[1 + axes, rows,
+tokens]`), which is the format those models read as packed.
 
 The model's rope function is only reachable from the model, so the collator leaves the layout in the batch
 (`packed_seq_lens`, `packed_rows`, `packed_media`) and `prepare_packed_inputs(model, batch)` turns it into position
@@ -20,6 +21,7 @@ ids in the training step (`components.train.trainer.LmmsTrainer`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -95,38 +97,44 @@ def is_packed(batch: dict) -> bool:
     return "packed_seq_lens" in batch
 
 
+def _unpack(t: torch.Tensor, spans: list[tuple[int, int, int]], width: int) -> torch.Tensor:
+    """A packed per-token tensor back to one right-padded row per sample (spans: row, start, length)."""
+    out = t.new_zeros((len(spans), width, *t.shape[2:]))
+    for b, (r, s, n) in enumerate(spans):
+        out[b, :n] = t[r, s : s + n]
+    return out
+
+
 def prepare_packed_inputs(model: nn.Module, batch: dict) -> dict:
-    """Drop the layout keys and, for M-RoPE models, replace the 1-D positions by `[4, rows, tokens]`: text
-    positions, then the model's own 3-D positions computed for each sample on its own."""
+    """Drop the layout keys and, for M-RoPE models, replace the 1-D positions by `[1 + axes, rows, tokens]`: text
+    positions, then the model's own multimodal positions of each sample. Those come from one call of the model's
+    `get_rope_index` on the samples laid out again one per row (right-padded, with an attention mask), given every
+    batch input it takes (`image_grid_thw`, `target_sizes`, ...): exactly the positions of the unpacked batch, for any
+    signature and any number of axes."""
     if not is_packed(batch):
         return batch
     batch = dict(batch)
-    seq_lens, rows, media = (batch.pop(k).tolist() for k in LAYOUT_KEYS)
+    seq_lens, rows, _ = (batch.pop(k).tolist() for k in LAYOUT_KEYS)
     owner = rope_index_owner(model)
     if owner is None:
         return batch
-    text_pos = batch["position_ids"]
-    ids, types = batch["input_ids"], batch["mm_token_type_ids"]
-    grids = {"image_grid_thw": batch.get("image_grid_thw"), "video_grid_thw": batch.get("video_grid_thw")}
-    seconds = batch.get("second_per_grid_ts")
-    mrope = torch.zeros(3, *ids.shape, dtype=torch.long, device=ids.device)
-    cursor = [0] * ids.shape[0]
-    done = {"image_grid_thw": 0, "video_grid_thw": 0}
-    for n, r, (n_img, n_vid) in zip(seq_lens, rows, media, strict=True):
-        s = cursor[r]
-        kwargs = {}
-        for key, count in (("image_grid_thw", n_img), ("video_grid_thw", n_vid)):
-            if count:
-                kwargs[key] = grids[key][done[key] : done[key] + count]
-        if seconds is not None and n_vid:
-            kwargs["second_per_grid_ts"] = seconds[done["video_grid_thw"] : done["video_grid_thw"] + n_vid]
-        done["image_grid_thw"] += n_img
-        done["video_grid_thw"] += n_vid
-        pos, _ = owner.get_rope_index(
-            ids[r : r + 1, s : s + n], mm_token_type_ids=types[r : r + 1, s : s + n], **kwargs
-        )
-        mrope[:, r, s : s + n] = pos[:, 0]
+    ids, text_pos = batch["input_ids"], batch["position_ids"]
+    spans, cursor = [], [0] * ids.shape[0]
+    for n, r in zip(seq_lens, rows, strict=True):
+        spans.append((r, cursor[r], n))
         cursor[r] += n
+    width = max(seq_lens)
+    kwargs = {}
+    for name in inspect.signature(owner.get_rope_index).parameters:
+        value = batch.get(name)
+        if name in ("input_ids", "attention_mask") or not isinstance(value, torch.Tensor):
+            continue
+        kwargs[name] = _unpack(value, spans, width) if value.shape[:2] == ids.shape else value
+    mask = (torch.arange(width, device=ids.device)[None] < torch.tensor(seq_lens, device=ids.device)[:, None]).long()
+    pos, _ = owner.get_rope_index(_unpack(ids, spans, width), attention_mask=mask, **kwargs)
+    mrope = torch.zeros(pos.shape[0], *ids.shape, dtype=torch.long, device=ids.device)
+    for b, (r, s, n) in enumerate(spans):
+        mrope[:, r, s : s + n] = pos[:, b, :n]
     for r in range(ids.shape[0]):  # padding: continue the last sample's positions, as for the text positions
         pad = ids.shape[1] - cursor[r]
         if pad:
