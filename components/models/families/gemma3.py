@@ -6,7 +6,13 @@ from components.models.family import Family
 
 FAMILY = Family(
     "gemma3",
-    notes="System message folded into the first user turn; bidirectional attention over image tokens.",
+    packing=False,
+    notes=(
+        "System message folded into the first user turn; bidirectional attention over image tokens. "
+        "Packing off: transformers 5.24 passes Gemma 3's bidirectional image-token blocks to the sliding-window "
+        "mask as an or_mask_function, which masking_utils applies before remap_positions_for_packed_sequence, so "
+        "in a packed row each sample looks up the first sample's image blocks at its own positions."
+    ),
 )
 
 MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)

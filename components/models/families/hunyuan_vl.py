@@ -9,6 +9,12 @@ FAMILY = Family(
     "hunyuan_vl",
     projector=("model.vision_tower.patch_merger",),
     video=False,
+    packing=False,
+    notes=(
+        "Packing off: transformers 5.24 HunYuanVLTextModel.forward reads the text row of packed [1 + 4, rows, "
+        "tokens] positions but never drops it and raises 'Expected 4 multimodal RoPE channels'; 4-axis positions "
+        "alone give it no packed mask."
+    ),
 )
 
 MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)

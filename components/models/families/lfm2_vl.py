@@ -7,7 +7,12 @@ from components.models.family import Family
 
 FAMILY = Family(
     "lfm2_vl",
-    notes="ChatML turns after a template-written BOS (<|startoftext|>); turns end '<|im_end|>\\n'.",
+    packing=False,
+    notes=(
+        "ChatML turns after a template-written BOS (<|startoftext|>); turns end '<|im_end|>\\n'. "
+        "Packing off: LFM2's short-convolution layers run along the whole row with no per-sample reset "
+        "(transformers 5.24), so each packed sample sees the end of the one before it."
+    ),
 )
 
 MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)

@@ -9,7 +9,13 @@ FAMILY = Family(
     "minicpmv4_6",
     projector=("model.merger",),
     video=True,
-    notes="MiniCPM-V 4.6; the window-attention merger inside the vision tower trains with the tower.",
+    packing=False,
+    notes=(
+        "MiniCPM-V 4.6; the window-attention merger inside the vision tower trains with the tower. "
+        "The MiniCPM LLM is the Qwen3.5 text model. Packing off: the Gated DeltaNet linear-attention layers run "
+        "their causal conv and recurrence along the whole row; the torch path of transformers 5.24 ignores "
+        "cu_seq_lens_q, so each packed sample starts from the previous one's state."
+    ),
 )
 
 MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)

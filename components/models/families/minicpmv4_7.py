@@ -7,12 +7,15 @@ from components.models.family import Family
 
 FAMILY = Family(
     "minicpmv4_7",
-    ("minicpmv4_7",),
-    vision=("model.vision_tower",),
     projector=("model.merger",),
-    llm=("model.language_model",),
     video=True,
-    notes="MiniCPM-V 4.7; the window-attention merger inside the vision tower trains with the tower.",
+    packing=False,
+    notes=(
+        "MiniCPM-V 4.7; the window-attention merger inside the vision tower trains with the tower. "
+        "The MiniCPM LLM is the Qwen3.5 text model. Packing off: the Gated DeltaNet linear-attention layers run "
+        "their causal conv and recurrence along the whole row; the torch path of transformers 5.24 ignores "
+        "cu_seq_lens_q, so each packed sample starts from the previous one's state."
+    ),
 )
 
-MODELS: list = []  # only the tiny checkpoint: no hub path for a 4.7 release is known to us yet
+MODELS: dict[str, str] = {}  # only the tiny checkpoint: no hub path for a 4.7 release is known to us yet

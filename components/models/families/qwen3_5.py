@@ -10,8 +10,14 @@ FAMILY = Family(
     vision=("model.visual",),
     projector=("model.visual.merger",),
     video=True,
-    notes="The shipped template is a thinking template: it opens `<think>` in the generation prompt and drops "
-    "reasoning from assistant turns before the last user query.",
+    packing=False,
+    notes=(
+        "The shipped template is a thinking template: it opens `<think>` in the generation prompt and drops "
+        "reasoning from assistant turns before the last user query. "
+        "Packing off: the Gated DeltaNet linear-attention layers run their causal conv and recurrence along the "
+        "whole row; the torch path of transformers 5.24 ignores cu_seq_lens_q, so each packed sample starts from "
+        "the previous one's state."
+    ),
 )
 
 MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)

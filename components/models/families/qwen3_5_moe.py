@@ -10,8 +10,14 @@ FAMILY = Family(
     vision=("model.visual",),
     projector=("model.visual.merger",),
     video=True,
-    notes="Routed experts are fused 3-D parameters: LLM LoRA covers attention, linear attention and the shared "
-    "expert (nn.Linear), not the routed experts. The shipped template is a thinking template (see qwen3_5).",
+    packing=False,
+    notes=(
+        "Routed experts are fused 3-D parameters: LLM LoRA covers attention, linear attention and the shared "
+        "expert (nn.Linear), not the routed experts. The shipped template is a thinking template (see qwen3_5). "
+        "Packing off: the Gated DeltaNet linear-attention layers run their causal conv and recurrence along the "
+        "whole row; the torch path of transformers 5.24 ignores cu_seq_lens_q, so each packed sample starts from "
+        "the previous one's state."
+    ),
 )
 
 MODELS = {  # model id -> hub path (the tiny checkpoint is `tiny-<family>`)
