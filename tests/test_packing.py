@@ -166,9 +166,10 @@ def test_rope_positions_equal_the_unpacked_batch(family, tiny_path):
 
 
 class _StubCollator:
-    """Two samples (3 and 2 tokens) with a per-token tensor of extra dimensions (Mllama's cross_attention_mask)."""
+    """Two samples (3 and 2 tokens) with a per-token tensor of extra dimensions (Mllama's cross_attention_mask); the
+    Collator interface (components/data/collator.py) with a stub processor."""
 
-    tokenizer = SimpleNamespace(pad_token_id=0)
+    processor, tokenizer, pad_token_id = None, SimpleNamespace(pad_token_id=0), 0
 
     def __call__(self, rows):
         mask = torch.tensor([[1, 1, 1], [1, 1, 0]])

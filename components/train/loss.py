@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 
 import torch
+from accelerate.utils import extract_model_from_parallel
 from torch import nn
 
 from components.data.collator import IGNORE_INDEX
@@ -101,6 +102,21 @@ def full_logits_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, labels
     )
 
 
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The transformers model under DDP / DeepSpeed / PEFT wrappers."""
+    inner = extract_model_from_parallel(model)
+    return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+
+
+def chunked_loss_applies(model: nn.Module) -> bool:
+    """Whether the LM head is a plain projection of the base model's (`.model`) last hidden state, which the chunked
+    loss reproduces: not where logits are soft-capped (Gemma 2/3n) or scaled (Cohere) after the head."""
+    inner = _unwrapped(model)
+    cfg = inner.config.get_text_config()
+    plain = not getattr(cfg, "final_logit_softcapping", None) and getattr(cfg, "logit_scale", None) in (None, 1.0)
+    return plain and isinstance(getattr(inner, "model", None), nn.Module)
+
+
 def model_loss(
     model: nn.Module,
     inputs: dict,
@@ -109,14 +125,27 @@ def model_loss(
     num_items: int | torch.Tensor | None = None,
 ):
     """(loss, outputs) for a batch from `VLMCollator` or `PackingCollator`. With `chunked`, the LM head runs on
-    supervised positions only, in chunks; otherwise the model's own loss (full logits) is used."""
+    supervised positions only, in chunks, on the base model's last hidden state (captured by a forward hook, so the
+    call still goes through DDP / DeepSpeed); otherwise, or where the head is more than a projection, the model's own
+    loss (full logits) is used."""
     inputs = prepare_packed_inputs(model, inputs)
     labels = inputs.pop("labels")
     head = model.get_output_embeddings()
     weight, bias = head.weight, getattr(head, "bias", None)
-    if not chunked or weight.numel() == 0:  # ZeRO-3 partitions the head outside forward: use the model's loss
+    # ZeRO-3 partitions the head outside forward: there too the model's own loss
+    if not chunked or weight.numel() == 0 or not chunked_loss_applies(model):
         out = model(**inputs, labels=labels, use_cache=False)
         return out.loss, out
-    out = model(**inputs, output_hidden_states=True, logits_to_keep=1, use_cache=False)
-    loss = chunked_cross_entropy(out.hidden_states[-1], weight, labels, bias, chunk_size, num_items)
+    captured: list[torch.Tensor] = []
+
+    def keep(_module, _args, output) -> None:  # returns None: the model's own output is left as it is
+        if not captured:
+            captured.append(output[0])
+
+    hook = _unwrapped(model).model.register_forward_hook(keep)
+    try:
+        out = model(**inputs, logits_to_keep=1, use_cache=False)
+    finally:
+        hook.remove()
+    loss = chunked_cross_entropy(captured[0], weight, labels, bias, chunk_size, num_items)
     return loss, out
