@@ -43,7 +43,7 @@ from components.models.loading import load_model, load_processor, upstream_bugs
 from components.models.tiny.build import build_tiny, recipe_for
 from components.release.inference import generate, load_for_inference
 from components.release.merge import merge_checkpoint
-from components.train.loss import model_loss
+from components.train.loss import chunked_loss_applies, model_loss
 from components.train.packing import PackingCollator, pad_fraction, supervised_tokens
 from components.train.parts import apply_trainable, part_of
 
@@ -162,7 +162,6 @@ def format_traceback(err: BaseException) -> str:
 
 
 def _image(seed: int):
-
     rng = np.random.default_rng(seed)
     colour = tuple(int(c) for c in rng.integers(0, 256, 3))
     img = Image.new("RGB", (56 + 28 * (seed % 2), 56), colour)
@@ -315,7 +314,6 @@ def _to_model(batch: dict, model) -> dict:
 
 
 def _write_media(root: Path) -> None:
-
     _image(0).save(root / "a.png")
     _image(1).save(root / "b.png")
     with av.open(str(root / "v.mp4"), "w") as c:
@@ -418,16 +416,22 @@ def check_packing(model, collator: VLMCollator, rows: list[dict]) -> str:
     starts = torch.cumsum(packed["packed_seq_lens"], 0)[:-1]
     _check(bool((packed["position_ids"][0, starts] == 0).all()), "positions do not restart at every sample")
     seq_lens = packed["packed_seq_lens"].tolist()
-    done = []
+    done, unpacked_loss = [], {}
     try:
         for which in ("model loss", "chunked loss"):
             try:
                 runs = [_loss_and_grads(model, batch, which == "chunked loss") for batch in (padded, packed)]
                 done.append(_compare_packed(which, *runs, seq_lens))
+                unpacked_loss[which] = runs[0][0]
             except Exception as err:
                 raise StepFailure(which, err) from err
     finally:
         model.zero_grad(set_to_none=True)
+    # the chunked loss is the model's own loss (or falls back to it where the head is more than a projection)
+    own, chunked = unpacked_loss["model loss"], unpacked_loss["chunked loss"]
+    rel = abs(chunked - own).item() / abs(own).item()
+    _check(rel <= PACKING_REL, f"chunked loss {chunked.item():.6f} vs the model's own {own.item():.6f} (rel {rel:.1e})")
+    done.append(f"chunked == own loss (rel {rel:.0e}{', own head' if not chunked_loss_applies(model) else ''})")
     return f"{len(rows)} rows in 1 ({packed['input_ids'].shape[1]} tokens): " + "; ".join(done)
 
 
@@ -449,7 +453,6 @@ class Matrix:
         return f"{self.path.name} ({n / 1e6:.1f} MB)"
 
     def stage_load(self) -> str:
-
         remote = self.fam.remote_code  # the per-model opt-in a user gives such a checkpoint
         self.model, fam = load_model(str(self.path), dtype=torch.float32, trust_remote_code=remote)
         _check(fam.name == self.fam.name, f"checkpoint resolves to family {fam.name}")
@@ -492,7 +495,6 @@ class Matrix:
         return f"{attn}; " + "; ".join(details)
 
     def stage_train(self) -> str:
-
         cfg = TrainConfig(llm="lora", vision="lora", projector="full", lora={"r": 4, "alpha": 8, "dropout": 0.0})
         self.model = apply_trainable(self.model, self.fam, cfg)
         self.model.train()
@@ -529,7 +531,6 @@ class Matrix:
         return f"loss {losses[0]:.3f} -> {final:.3f}; trainable tensors {parts}{note}"
 
     def stage_merge(self) -> str:
-
         adapter = self.workdir / "adapter"
         self.model.save_pretrained(adapter)
         self.processor.save_pretrained(adapter)
@@ -549,7 +550,6 @@ class Matrix:
         return f"max |logit diff| {diff:.1e} (probe {probe_diff:.1e})"
 
     def stage_generate(self) -> str:
-
         model, processor = load_for_inference(self.merged_dir)
         row = next(iter(matrix_rows(self.fam).values()))
         prompt = row["messages"][: next(k for k, m in enumerate(row["messages"]) if m["role"] == "assistant")]

@@ -58,7 +58,6 @@ def _check_image(path: Path, max_pixels: int) -> Problem | None:
 
 
 def _check_video(path: Path) -> Problem | None:
-
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:

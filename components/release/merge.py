@@ -15,7 +15,6 @@ from components.models.loading import ModelRef
 
 
 def _probe_image(seed: int):
-
     return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (56, 56, 3), dtype=np.uint8))
 
 

@@ -15,11 +15,9 @@ from components.release.inference import generate, load_for_inference
 
 class VLMPyfunc(PythonModel):
     def load_context(self, context):
-
         self.model, self.processor = load_for_inference(context.artifacts["checkpoint"])
 
     def predict(self, context, model_input, params=None):
-
         params = params or {}
         answers = []
         for row in model_input.to_dict(orient="records"):

@@ -79,7 +79,6 @@ class CompletionMarker(TrainerCallback):
     saved weights, optimizer, scheduler, RNG states and trainer state)."""
 
     def on_save(self, args, state, control, **kwargs):
-
         if dist.is_available() and dist.is_initialized():
             dist.barrier()  # every rank's RNG state / DeepSpeed shards are on disk
         if state.is_world_process_zero:
