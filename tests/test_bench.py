@@ -10,10 +10,10 @@ from components.cli import main
 
 
 @pytest.mark.slow
-def test_bench_json(capsys):
+def test_bench_json(capfd):  # `lmms bench` runs the benchmark module in a subprocess: capture at the fd level
     args = ["bench", "--json", "--steps", "1", "--samples", "16", "--batch-size", "4", "--workers", "0"]
     assert main(args + ["--loss-tokens", "64", "--loss-hidden", "32"]) == 0
-    r = json.loads(capsys.readouterr().out)
+    r = json.loads(capfd.readouterr().out)
     a, b = r["a_lmms_finetune"], r["b_ours"]
     for arm in (a, b):
         assert arm["supervised_tokens_per_s"] > 0 and arm["seconds"] > 0 and arm["peak_memory_mb"] > 0
