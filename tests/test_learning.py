@@ -31,7 +31,7 @@ def _run(tmp_path, shuffle: bool):
 
     ds = RowsDataset(train_rows, load_image, vid)
     eval_rows = [s for s in dataset.eval if s.modality == "image"]
-    res = train(cfg(cfg), ds, RowsDataset(eval_rows, load_image, vid), tmp_path / "out")
+    res = train(cfg, None, ds, RowsDataset(eval_rows, load_image, vid), tmp_path / "out")  # None: cfg.model
     evals = [h["eval_loss"] for h in res.log_history if "eval_loss" in h]
     metrics, _ = smoke_test(str(res.checkpoint), eval_rows, load_image, vid, num_samples=len(eval_rows))
     return metrics["smoke_accuracy"], evals

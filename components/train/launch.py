@@ -27,7 +27,7 @@ from components.artifacts import MediaCache, PreparedDataset
 from components.config import DistributedConfig, RunConfig
 from components.data.prepare import cached_loaders, cached_rows
 from components.models.loading import ModelRef
-from components.train.recipe import RowsDataset, TrainResult, train
+from components.train.recipe import RowsDataset, TrainResult, model_ref, train
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,11 @@ def write_job(cfg: RunConfig, model: ModelRef, dataset: PreparedDataset, media: 
 
 
 def launch_training(
-    cfg: RunConfig, model: ModelRef, dataset: PreparedDataset, media: MediaCache, output_dir: str | Path
+    cfg: RunConfig, model: ModelRef | str | Path, dataset: PreparedDataset, media: MediaCache, output_dir: str | Path
 ) -> TrainResult:
-    """Train as configured by `cfg.train.distributed`; returns rank 0's result."""
+    """Train as configured by `cfg.train.distributed`; returns rank 0's result. `model`: the run's resolved model, or
+    a checkpoint path (resolved under the run's model settings)."""
+    model = model_ref(cfg, model)
     output_dir = Path(output_dir)
     if world_size(cfg.train.distributed) == 1:
         return train(cfg, model, *_datasets(dataset, media), output_dir)
