@@ -78,8 +78,11 @@ def _datasets(dataset: PreparedDataset, media: MediaCache):
     return train_ds, eval_ds
 
 
-def write_job(cfg: RunConfig, model: ModelRef, dataset: PreparedDataset, media: MediaCache, output_dir: Path) -> Path:
+def write_job(
+    cfg: RunConfig, model: ModelRef | str | Path, dataset: PreparedDataset, media: MediaCache, output_dir: Path
+) -> Path:
     """The job file a worker runs (`python -m components.train.launch JOB`)."""
+    model = model_ref(cfg, model)
     output_dir.mkdir(parents=True, exist_ok=True)
     spec = {
         "config": cfg.model_dump(mode="json"),
