@@ -157,6 +157,19 @@ def adds_special_tokens(tokenizer, text: str) -> bool:
     return not (bos and text.startswith(bos))
 
 
+def inference_prompt(tokenizer, prompt: str) -> str:
+    """The generation prompt as training tokenized it. Where the tokenizer joins the prompt's trailing spaces to the
+    first answer token (ERNIE's `Assistant: ` + `red` -> ` red`), the collator supervises that joined token, so the
+    model learned to generate it; a prompt ending in the lone space token would ask for a continuation it never saw.
+    Those spaces are then left for the model to write."""
+    stripped = prompt.rstrip(" ")
+    if stripped == prompt:
+        return prompt
+    alone = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    probe = tokenizer(prompt + "red", add_special_tokens=False)["input_ids"]
+    return prompt if probe[: len(alone)] == alone else stripped
+
+
 def _raw_tokens(tokenizer, text: str, add_special: bool) -> tuple[list[int], list[tuple[int, int]]]:
     enc = tokenizer(text, add_special_tokens=add_special, return_offsets_mapping=True)
     return enc["input_ids"], enc["offset_mapping"]

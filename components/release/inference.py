@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from peft import PeftModel
 
-from components.data.collator import adds_special_tokens
+from components.data.collator import adds_special_tokens, inference_prompt
 from components.models.loading import ModelRef
 
 
@@ -38,6 +38,7 @@ def generate(
 ) -> str:
     """Greedy generation for one conversation whose last message is a user turn."""
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    text = inference_prompt(processor.tokenizer, text)
     kwargs: dict = {}
     if images:
         kwargs["images"] = [list(images)]
