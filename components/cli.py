@@ -81,6 +81,26 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_labels(args) -> int:
+    from components.config import load_config, parse_config
+    from components.data.labels import label_records, render_record
+    from components.data.report import DatasetInvalid
+
+    cfg = load_config(args.config) if args.config else parse_config({})
+    try:
+        records = label_records(cfg, args.data, args.limit)
+    except DatasetInvalid as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"rows": [r.to_dict() for r in records]}, indent=2))
+        return 0
+    color = sys.stdout.isatty()
+    for r in records:
+        print(render_record(r, color).rstrip("\n"), end="\n\n")
+    return 0
+
+
 def cmd_merge(args) -> int:
     from components.release.merge import merge_checkpoint
 
@@ -170,6 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--image-folder")
     v.add_argument("--video-folder")
     v.set_defaults(fn=cmd_validate)
+
+    lb = sub.add_parser(
+        "labels", help="what the model is trained on: each row's rendered text, supervised spans marked"
+    )
+    lb.add_argument("data")
+    lb.add_argument("--config", help="a run config YAML (its model, data and train sections are used)")
+    lb.add_argument("--json", action="store_true", help="rows with token counts and each answer's supervised text")
+    lb.add_argument("--limit", type=int, help="only the first N rows of the file")
+    lb.set_defaults(fn=cmd_labels)
 
     g = sub.add_parser("merge", help="merge a LoRA adapter checkpoint into a standalone model")
     g.add_argument("adapter")
