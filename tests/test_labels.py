@@ -7,12 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from components.artifacts import MediaCache
 from components.cli import main
 from components.config import load_config
-from components.data.collator import Rendered
+from components.data.collator import Rendered, VLMCollator, stop_tokens
 from components.data.labels import GREEN, RESET, LabelRecord, Piece, Supervised, _turns, render_record
+from components.data.media_cache import MediaSettings, preprocess_samples
+from components.data.prepare import batch_token_counts, cached_loaders, cached_rows, run_stop_tokens, token_counter
+from components.data.row_checks import limit_problems
 from components.data.rows import parse_row
+from components.models.catalog import FAMILIES
 from components.models.loading import ModelRef
+from components.models.tiny.build import recipe_for
+from components.train.recipe import RowsDataset
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "example_data" / "train.json"
@@ -127,3 +134,46 @@ def test_labels_refuses_invalid_data_naming_the_row(monkeypatch, tmp_path, capsy
     assert main(["labels", str(data), "--config", "configs/demo.yaml", "--json"]) == 1
     captured = capsys.readouterr()
     assert captured.out == "" and "row 1 (id=train-00001)" in captured.err
+
+
+@pytest.fixture(scope="module")
+def example_rows(tmp_path_factory):
+    """(run config, the first FIRST example rows as samples, their media cache) as the pipeline prepares them: the
+    demo config's data settings, every row's media preprocessed once into a media cache (preprocess_media)."""
+    cfg = load_config(ROOT / "configs" / "demo.yaml")
+    d = cfg.data
+    samples = [parse_row(r, i, image_folder=d.image_folder, video_folder=d.video_folder, base=ROOT) for i, r in
+               enumerate(_rows())]  # fmt: skip
+    settings = MediaSettings.from_config(d)
+    cache_dir = tmp_path_factory.mktemp("media")
+    res = preprocess_samples(samples, settings, cache_dir, workers=0, progress=False)
+    return cfg, samples, MediaCache(str(cache_dir), res.mapping, settings.__dict__)
+
+
+@pytest.mark.parametrize("family", sorted(f for f in FAMILIES if recipe_for(f)))
+def test_validation_counts_tokens_as_the_training_collator(family, example_rows, tiny_path, one_thread):
+    """For every family and every row of the first FIRST example rows it takes (images / several images / video /
+    system prompt as the family declares): validation's count (token_counter: rows with their media loaded as
+    preprocessing loads them) equals the training collator's (the recipe's VLMCollator on RowsDataset rows read from
+    the media cache), tokens and supervised tokens, row by row (a row over max_length: both refuse it at the same
+    count); and the stop tokens both use are the ones the loaded model's generation_config gives."""
+    cfg, samples, cache = example_rows
+    fam = FAMILIES[family]
+    ref = ModelRef.from_path(tiny_path(family), trust_remote_code=fam.remote_code)
+    processor = ref.load_processor()
+    stops = run_stop_tokens(ref, processor)
+    model = ref.load_model()
+    assert stops == stop_tokens(processor, model.generation_config)
+    del model
+    taken = [s for s in samples if not limit_problems(s, fam)]
+    assert any(s.images for s in taken) or not fam.images
+    count = token_counter(cfg, processor, ref)
+    train_ds = RowsDataset(cached_rows(taken, cache), *cached_loaders(cache))
+    collator = VLMCollator(processor, stops, cfg.train.max_length)  # as components/train/recipe.py builds it
+    for i, sample in enumerate(taken):
+        tokens, supervised = count(sample)
+        if tokens > cfg.train.max_length:  # validation rejects the row as too long; training refuses it alike
+            with pytest.raises(ValueError, match=f"row {sample.index}: {tokens} tokens exceed max_length"):
+                collator([train_ds[i]])
+            continue
+        assert (tokens, supervised) == batch_token_counts(collator([train_ds[i]])), f"row {sample.index}"
