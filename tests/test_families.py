@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import json
 import re
 from pathlib import Path
+from unittest import mock
 
 import pytest
+import transformers
+from transformers import AutoProcessor, AutoTokenizer
 
 from components import matrix
+from components.config import ModelConfig
 from components.matrix import Matrix, run_matrix, sweep
 from components.models.catalog import FAMILIES, supported_models_markdown
+from components.models.loading import ModelRef
 from components.models.tiny.build import recipe_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,3 +161,29 @@ def test_sweep_status_needs_a_declared_bug():
     assert matrix.sweep_status(FAMILIES["llama4"], failed) == "known-bug"
     assert matrix.sweep_status(FAMILIES["llama4"], dataclasses.replace(failed, reason="load: OSError: x")) == "fail"
     assert matrix.sweep_status(FAMILIES["llava"], dataclasses.replace(failed, passed=True)) == "pass"
+
+
+def test_model_revision_reaches_every_from_pretrained(tiny_path):
+    """`model.revision` goes to the model's, the processor's and (through the processor) the tokenizer's
+    from_pretrained; a local directory ignores it, as transformers does, so the calls are recorded, not faked."""
+    path = tiny_path("qwen2_vl")
+    ref = ModelRef.from_config(ModelConfig(model_id=str(path), family="qwen2_vl", revision="v1.0"))
+    assert ref.revision == "v1.0"
+    calls: dict[str, list] = {}
+
+    def recording(name: str, load):
+        def call(*args, **kwargs):
+            calls.setdefault(name, []).append(kwargs.get("revision"))
+            return load(*args, **kwargs)
+
+        return call
+
+    spies = {"processor": AutoProcessor, "tokenizer": AutoTokenizer, "model": transformers.AutoModelForImageTextToText}
+    with contextlib.ExitStack() as stack:
+        for name, auto in spies.items():
+            stack.enter_context(
+                mock.patch.object(auto, "from_pretrained", side_effect=recording(name, auto.from_pretrained))
+            )
+        processor, model = ref.load_processor(), ref.load_model()
+    assert calls == {"processor": ["v1.0"], "tokenizer": ["v1.0"], "model": ["v1.0"]}
+    assert processor.tokenizer is not None and model.config.model_type == "qwen2_vl"
