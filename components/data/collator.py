@@ -21,6 +21,7 @@ from difflib import SequenceMatcher
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+from transformers import AutoConfig, GenerationConfig
 
 from components.data.batching import IGNORE_INDEX, pad_id, process_batch
 
@@ -52,6 +53,20 @@ def stop_tokens(processor, generation_config=None) -> list[str]:
     out = [tok.eos_token] if tok.eos_token else []
     out += [tok.convert_ids_to_tokens(i) for i in ids]
     return [s for s in dict.fromkeys(out) if s]
+
+
+def checkpoint_stop_tokens(
+    processor, path: str, revision: str | None = None, trust_remote_code: bool = False
+) -> list[str]:
+    """`stop_tokens` with the checkpoint's generation config, read without loading weights: its
+    generation_config.json, else (as `from_pretrained` does for the model) one derived from its config.json. The one
+    source of stop tokens for validation's token count and the training collator, so both count a row alike."""
+    try:
+        gen = GenerationConfig.from_pretrained(path, revision=revision)
+    except OSError:  # no generation_config.json: what the loaded model's generation_config would be
+        config = AutoConfig.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+        gen = GenerationConfig.from_model_config(config)
+    return stop_tokens(processor, gen)
 
 
 def _common_prefix(a: str, b: str) -> int:

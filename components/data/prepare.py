@@ -11,7 +11,8 @@ from pathlib import Path
 from components.artifacts import MediaCache, PreparedDataset, Sample
 from components.config import RunConfig
 from components.data import media
-from components.data.collator import VLMCollator, stop_tokens
+from components.data.batching import IGNORE_INDEX
+from components.data.collator import VLMCollator, checkpoint_stop_tokens
 from components.data.media_cache import MediaSettings, load_cached_image, load_cached_video, media_key
 from components.data.rows import to_messages
 from components.data.validate import apply_policy, validate_samples
@@ -40,7 +41,7 @@ def dataset_fingerprint(cfg: RunConfig, base: Path | None = None) -> str:
     return h.hexdigest()
 
 
-def _loaded_media(sample: Sample, cfg: RunConfig) -> tuple[list, list]:
+def loaded_media(sample: Sample, cfg: RunConfig) -> tuple[list, list]:
     """The sample's media exactly as preprocessing will produce them (the row's own overrides included)."""
     s = MediaSettings.from_config(cfg.data).for_row(sample.max_frames, sample.max_pixels)
     images = [media.load_image(p, s.min_pixels, s.max_pixels) for p in sample.images]
@@ -48,15 +49,30 @@ def _loaded_media(sample: Sample, cfg: RunConfig) -> tuple[list, list]:
     return images, videos
 
 
-def token_counter(cfg: RunConfig, processor):
-    """(num_tokens, num_supervised) of a sample, with media tokens, computed by the model's own processor."""
-    collator = VLMCollator(processor, stop_tokens(processor))
+def collator_row(sample: Sample, cfg: RunConfig) -> dict:
+    """The collator's row for a sample, media loaded as preprocessing loads them (what RowsDataset gives training)."""
+    images, videos = loaded_media(sample, cfg)
+    return {"messages": to_messages(sample), "images": images, "videos": videos, "index": sample.index}
+
+
+def run_stop_tokens(ref: ModelRef, processor) -> list[str]:
+    """The stop tokens of the run's checkpoint, as validation and training both use them."""
+    return checkpoint_stop_tokens(processor, ref.path, ref.revision, ref.trust_remote_code)
+
+
+def batch_token_counts(batch: dict) -> tuple[int, int]:
+    """(num_tokens, num_supervised) of one row's batch: a row may become several sequences (templates that rewrite
+    history), the longest must fit; supervised tokens are counted over all of them."""
+    return int(batch["attention_mask"].sum(dim=1).max()), int((batch["labels"] != IGNORE_INDEX).sum())
+
+
+def token_counter(cfg: RunConfig, processor, ref: ModelRef | None = None):
+    """(num_tokens, num_supervised) of a sample, with media tokens, computed by the model's own processor through the
+    training collator with the checkpoint's stop tokens (`run_stop_tokens`, as components/train/recipe.py)."""
+    collator = VLMCollator(processor, run_stop_tokens(ref or ModelRef.from_config(cfg.model), processor))
 
     def count(sample: Sample) -> tuple[int, int]:
-        images, videos = _loaded_media(sample, cfg)
-        batch = collator([{"messages": to_messages(sample), "images": images, "videos": videos, "index": sample.index}])
-        # a row may become several sequences (templates that rewrite history): the longest must fit
-        return int(batch["attention_mask"].sum(dim=1).max()), int((batch["labels"] != -100).sum())
+        return batch_token_counts(collator([collator_row(sample, cfg)]))
 
     return count
 
@@ -79,7 +95,7 @@ def prepare_dataset(cfg: RunConfig, base: Path | None = None) -> tuple[PreparedD
             cfg.data,
             base=base,
             model_limits=fam,
-            token_length=token_counter(cfg, processor),
+            token_length=token_counter(cfg, processor, ref),
             special_tokens=specials,
             max_length=cfg.train.max_length,
         )

@@ -17,7 +17,8 @@ from transformers import Trainer, TrainingArguments, set_seed
 
 from components.artifacts import CheckpointMeta, Sample
 from components.config import RunConfig, TrainConfig
-from components.data.collator import VLMCollator, stop_tokens
+from components.data.collator import VLMCollator
+from components.data.prepare import run_stop_tokens
 from components.data.rows import to_messages
 from components.models.family import Family
 from components.models.loading import ModelRef
@@ -138,7 +139,7 @@ def train(
     model = apply_trainable(model, fam, cfg.train)
     n_train, n_total = count_trainable(model)
     log.info("trainable parameters: %d / %d (%.2f%%)", n_train, n_total, 100 * n_train / max(n_total, 1))
-    collator = VLMCollator(processor, stop_tokens(processor, model.generation_config), cfg.train.max_length)
+    collator = VLMCollator(processor, run_stop_tokens(ref, processor), cfg.train.max_length)  # as validation counts
     trainer_cls, extra = fast_trainer(cfg.train, fam, collator, train_ds)
     if cfg.train.zero_stage == 3:  # every rank runs the vision path(s) every step (train/balancing.py)
         collator = MediaBalancingCollator(collator, fam.video)
