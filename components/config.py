@@ -47,17 +47,39 @@ class ModelConfig(_Strict):
     )
 
 
+EXAMPLE_DATA = {
+    "train_path": "example_data/train.json",
+    "eval_path": "example_data/eval.json",
+    "image_folder": "example_data/media",
+    "video_folder": "example_data/media",
+}
+
+
 class DataConfig(_Strict):
-    train_path: str = "example_data/train.json"
-    eval_path: str | None = "example_data/eval.json"
-    image_folder: str | None = "example_data/media"
-    video_folder: str | None = "example_data/media"
+    """Without a `train_path`, the bundled example data with its eval file and media folder (the demo). A config that
+    names its own `train_path` gets none of the example's eval file or folders: its relative media paths resolve
+    against its own `image_folder` / `video_folder`, else the data file's own folder."""
+
+    train_path: str = Field(
+        EXAMPLE_DATA["train_path"], description="Training rows, LLaVA-style JSON or JSONL (docs/dataset.md)."
+    )
+    eval_path: str | None = Field(
+        None, description="Held-out rows (eval loss, smoke test); `example_data/eval.json` with the default train_path."
+    )
+    image_folder: str | None = Field(
+        None,
+        description="Relative image paths resolve here (relative to the working directory); none = the data file's "
+        "own folder; `example_data/media` with the default train_path.",
+    )
+    video_folder: str | None = Field(
+        None, description="Relative video paths resolve here; as image_folder (`example_data/media` with the default)."
+    )
     allowed_roots: list[str] | None = Field(
         None, description="If set, every media file must resolve inside one of these."
     )
-    user_key: str = "human"
-    assistant_key: str = "gpt"
-    system_key: str = "system"
+    user_key: str = Field("human", description="`from` value of user turns.")
+    assistant_key: str = Field("gpt", description="`from` value of assistant turns (the supervised ones).")
+    system_key: str = Field("system", description="`from` value of a system turn.")
     num_frames: int = Field(8, ge=1, description="Frames sampled uniformly from each video.")
     video_fps: float | None = Field(None, gt=0, description="Cap on sampled frames per second of video.")
     min_pixels: int | None = Field(None, ge=1)
@@ -76,7 +98,15 @@ class DataConfig(_Strict):
     literal_special_tokens: Literal["reject", "escape"] = Field(
         "reject", description="What to do with a row whose text contains the tokenizer's special tokens."
     )
-    num_workers: int = Field(2, ge=0)
+    num_workers: int = Field(2, ge=0, description="Processes decoding media in preprocessing and data loading.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _example_data(cls, data: Any) -> Any:
+        # the example's eval file and folders come only with the example's train file, never with a user's
+        if isinstance(data, dict) and "train_path" not in data:
+            return {**EXAMPLE_DATA, **data}
+        return data
 
 
 class LoraConfig(_Strict):
