@@ -152,6 +152,11 @@ def cmd_bench(args) -> int:
     return subprocess.call(cmd)
 
 
+def cmd_runs(args) -> int:
+    # ZenML stays out of the library (an import-linter contract): run the pipelines' module, do not import it
+    return subprocess.call([sys.executable, "-m", "pipelines.runs", *args.extra])
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     p = argparse.ArgumentParser(prog="lmms", description=__doc__.split("\n\n")[0])
@@ -195,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--json", action="store_true")
     b.set_defaults(fn=cmd_bench)  # further options (--steps, --samples, ...) go to benchmarks/bench.py
 
+    r = sub.add_parser("runs", help="recent pipeline runs; a local run whose process died is marked failed")
+    r.set_defaults(fn=cmd_runs)  # options (--limit N, --fail RUN) go to pipelines/runs.py
+
     args, args.extra = p.parse_known_args(argv)
-    if args.extra and args.cmd != "bench":
+    if args.extra and args.cmd not in ("bench", "runs"):
         p.error(f"unrecognized arguments: {' '.join(args.extra)}")
     return args.fn(args)
 

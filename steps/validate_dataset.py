@@ -9,6 +9,7 @@ from components.artifacts import PreparedDataset
 from components.config import RunConfig
 from components.data.prepare import prepare_dataset
 from steps import LIBRARY_CACHE
+from steps.process import record_process
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ def validate_dataset(
 ) -> tuple[Annotated[PreparedDataset, "dataset"], Annotated[HTMLString, "validation_report"]]:
     """Great Expectations + structural checks; bad rows fail the run or go to quarantine (`data.on_invalid`).
     `data_fingerprint` keys the cache on the data's content."""
+    record_process()  # `lmms runs` tells a killed local run from a running one
     dataset, reports = prepare_dataset(config)
     meta = {f"{split}_{k}": v for split, r in reports for k, v in r.to_dict().items() if isinstance(v, (int, float))}
     # where each split's relative media paths resolved (the config's folders, else the data file's own folder)
