@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from components.artifacts import Sample
-from components.config import DataConfig
+from components.config import DataConfig, RunConfig
 from components.data import media_checks
+from components.data.prepare import dataset_fingerprint
 from components.data.report import DatasetInvalid, ValidationReport
 from components.data.rows import DatasetFileError, RowError, parse_row
 from components.data.validate import apply_policy, validate_samples
@@ -311,3 +312,14 @@ def test_media_resolve_against_the_folder_given_for_the_data(tmp_path: Path, mon
     _, report = validate_samples(data, DataConfig(train_path=str(data), image_folder="other"), base=tmp_path)
     assert report.ok and report.image_folder == str(other) and report.video_folder == str(user)
     assert report.folders() == f"images: {other}, videos: {user}"
+
+
+def test_fingerprint_follows_the_media_the_rows_name(tmp_path: Path):
+    data, user, other = _colliding_folders(tmp_path)
+    cfg = RunConfig(data=DataConfig(train_path=str(data)))
+    before = dataset_fingerprint(cfg)
+    (other / "train" / "img_0001.png").write_bytes(b"changed")  # another folder's file of the same name
+    (user / "unrelated.txt").write_text("x")  # a file no row names
+    assert dataset_fingerprint(cfg) == before
+    (user / "train" / "img_0001.png").write_bytes(b"the user's image, changed")
+    assert dataset_fingerprint(cfg) != before
