@@ -1,23 +1,33 @@
 # make demo : run the whole finetune pipeline on the embedded default (tiny model, example data, CPU)
 # make test : ruff + pytest
-# VENV=path reuses an existing environment (created if missing).
+# make run CONFIG=configs/x.yaml : the finetune pipeline on another config
+# VENV=path reuses an existing environment (created if missing); this clone is installed into it whenever it is not
+# the clone installed there (several clones may share one environment).
+# Commands by hand: `source .venv/bin/activate` (or $(VENV)/bin/activate) puts lmms, zenml and mlflow on PATH.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+STAMP := $(VENV)/.lmms-installed
 export ZENML_ANALYTICS_OPT_IN ?= false
 export AUTO_OPEN_DASHBOARD ?= false
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test lint data clean
+.PHONY: install demo run test lint data clean
 
-$(VENV)/.lmms-installed: pyproject.toml constraints.txt
+# The stamp holds the path of the clone installed into $(VENV): a stamp of another clone (or an older stamp without
+# a path) makes it stale, and this clone is installed again.
+ifneq ($(shell cat $(STAMP) 2>/dev/null),$(CURDIR))
+.PHONY: $(STAMP)
+endif
+
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: pip must never pull another build
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
-	@touch $@
+	@echo "$(CURDIR)" > $@
 
-install: $(VENV)/.lmms-installed
+install: $(STAMP)
 
 data:
 	@test -f example_data/train.json || $(PY) example_data/generate.py
@@ -25,6 +35,11 @@ data:
 demo: install data
 	bash infra/setup_stack.sh $(VENV)
 	$(VENV)/bin/zenml pipeline run pipelines.finetune.finetune -c configs/demo.yaml
+
+run: install
+	@test -n "$(CONFIG)" || { echo "usage: make run CONFIG=configs/<name>.yaml" >&2; exit 2; }
+	bash infra/setup_stack.sh $(VENV)
+	$(VENV)/bin/zenml pipeline run pipelines.finetune.finetune -c $(CONFIG)
 
 lint: install
 	$(VENV)/bin/ruff check .

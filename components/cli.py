@@ -60,7 +60,11 @@ def cmd_validate(args) -> int:
     from components.data.report import DatasetInvalid
 
     cfg = load_config(args.config) if args.config else parse_config({})
-    data = cfg.data.model_copy(update={"train_path": args.data, "eval_path": None, "on_invalid": "fail"})
+    # the config's media folders belong to the config's own data files; another file's relative media paths resolve
+    # against the folders given here, else its own folder (never against the example data's)
+    own = {os.path.abspath(p) for p in (cfg.data.train_path, cfg.data.eval_path) if p}
+    folders = {} if os.path.abspath(args.data) in own else {"image_folder": None, "video_folder": None}
+    data = cfg.data.model_copy(update={"train_path": args.data, "eval_path": None, "on_invalid": "fail", **folders})
     if args.image_folder is not None:
         data.image_folder = data.video_folder = args.image_folder
     if args.video_folder is not None:
@@ -75,6 +79,7 @@ def cmd_validate(args) -> int:
         return 1
     r = reports[0][1]
     print(f"{args.data}: {r.total} rows, all valid; modalities {r.modality_counts}; duplicates {len(r.duplicates)}")
+    print(f"  relative media paths resolved against {r.folders()}")
     for row in r.shrunk:
         print(f"  row {row['index']} (id={row['id']}) shrunk to fit: {row['tokens_before']} -> {row['tokens_after']} "
               f"tokens (max_frames={row['max_frames']}, max_pixels={row['max_pixels']})")  # fmt: skip
@@ -174,6 +179,11 @@ def cmd_bench(args) -> int:
     return subprocess.call(cmd)
 
 
+def cmd_runs(args) -> int:
+    # ZenML stays out of the library (an import-linter contract): run the pipelines' module, do not import it
+    return subprocess.call([sys.executable, "-m", "pipelines.runs", *args.extra])
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     p = argparse.ArgumentParser(prog="lmms", description=__doc__.split("\n\n")[0])
@@ -194,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("data")
     v.add_argument("--config", help="a run config YAML (its data and model sections are used)")
     v.add_argument("--model", help="model id, hub path or local checkpoint (default: the config's)")
-    v.add_argument("--image-folder")
-    v.add_argument("--video-folder")
+    v.add_argument("--image-folder", help="relative image (and video) paths resolve here (default: the config's "
+                   "folder for the config's own data files, else the data file's own folder)")  # fmt: skip
+    v.add_argument("--video-folder", help="relative video paths resolve here (default: as --image-folder)")
     v.set_defaults(fn=cmd_validate)
 
     lb = sub.add_parser(
@@ -225,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--json", action="store_true")
     b.set_defaults(fn=cmd_bench)  # further options (--steps, --samples, ...) go to benchmarks/bench.py
 
+    r = sub.add_parser("runs", help="recent pipeline runs; a local run whose process died is marked failed")
+    r.set_defaults(fn=cmd_runs)  # options (--limit N, --fail RUN) go to pipelines/runs.py
+
     args, args.extra = p.parse_known_args(argv)
-    if args.extra and args.cmd != "bench":
+    if args.extra and args.cmd not in ("bench", "runs"):
         p.error(f"unrecognized arguments: {' '.join(args.extra)}")
     return args.fn(args)
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticUndefined
 
 INFRA = Path(__file__).resolve().parent.parent / "infra"
 
@@ -41,33 +44,59 @@ class ModelConfig(_Strict):
     family: str | None = Field(None, description="Family name; inferred from the checkpoint's config when omitted.")
     tiny: bool = Field(False, description="Build a tiny random checkpoint of `family` offline instead of loading one.")
     trust_remote_code: bool = Field(False, description="Allow code shipped with the checkpoint (off by default).")
-    revision: str | None = None
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) of `model_id`.")
     attn_implementation: str | None = Field(
         None, description="e.g. sdpa, flash_attention_2; None lets transformers pick."
     )
 
 
+EXAMPLE_DATA = {
+    "train_path": "example_data/train.json",
+    "eval_path": "example_data/eval.json",
+    "image_folder": "example_data/media",
+    "video_folder": "example_data/media",
+}
+
+
 class DataConfig(_Strict):
-    train_path: str = "example_data/train.json"
-    eval_path: str | None = "example_data/eval.json"
-    image_folder: str | None = "example_data/media"
-    video_folder: str | None = "example_data/media"
+    """Without a `train_path`, the bundled example data with its eval file and media folder (the demo). A config that
+    names its own `train_path` gets none of the example's eval file or folders: its relative media paths resolve
+    against its own `image_folder` / `video_folder`, else the data file's own folder."""
+
+    train_path: str = Field(
+        EXAMPLE_DATA["train_path"], description="Training rows, LLaVA-style JSON or JSONL (docs/dataset.md)."
+    )
+    eval_path: str | None = Field(
+        None, description="Held-out rows (eval loss, smoke test); `example_data/eval.json` with the default train_path."
+    )
+    image_folder: str | None = Field(
+        None,
+        description="Relative image paths resolve here (relative to the working directory); none = the data file's "
+        "own folder; `example_data/media` with the default train_path.",
+    )
+    video_folder: str | None = Field(
+        None, description="Relative video paths resolve here; as image_folder (`example_data/media` with the default)."
+    )
     allowed_roots: list[str] | None = Field(
         None, description="If set, every media file must resolve inside one of these."
     )
-    user_key: str = "human"
-    assistant_key: str = "gpt"
-    system_key: str = "system"
+    user_key: str = Field("human", description="`from` value of user turns.")
+    assistant_key: str = Field("gpt", description="`from` value of assistant turns (the supervised ones).")
+    system_key: str = Field("system", description="`from` value of a system turn.")
     num_frames: int = Field(8, ge=1, description="Frames sampled uniformly from each video.")
     video_fps: float | None = Field(None, gt=0, description="Cap on sampled frames per second of video.")
-    min_pixels: int | None = Field(None, ge=1)
+    min_pixels: int | None = Field(
+        None, ge=1, description="Images smaller than this are upscaled once, in preprocessing."
+    )
     max_pixels: int | None = Field(
         None, ge=1, description="Images larger than this are downscaled once, in preprocessing."
     )
     max_image_pixels: int = Field(
         8192 * 8192, description="Decoded images above this are rejected (decompression bombs)."
     )
-    on_invalid: Literal["fail", "drop"] = "fail"
+    on_invalid: Literal["fail", "drop"] = Field(
+        "fail", description="Invalid rows fail the run (naming every bad row), or are dropped into the quarantine list."
+    )
     on_overlength: Literal["reject", "shrink"] = Field(
         "reject",
         description="A row longer than train.max_length (media tokens included) is rejected, or kept with fewer video "
@@ -76,14 +105,22 @@ class DataConfig(_Strict):
     literal_special_tokens: Literal["reject", "escape"] = Field(
         "reject", description="What to do with a row whose text contains the tokenizer's special tokens."
     )
-    num_workers: int = Field(2, ge=0)
+    num_workers: int = Field(2, ge=0, description="Processes decoding media in preprocessing and data loading.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _example_data(cls, data: Any) -> Any:
+        # the example's eval file and folders come only with the example's train file, never with a user's
+        if isinstance(data, dict) and "train_path" not in data:
+            return {**EXAMPLE_DATA, **data}
+        return data
 
 
 class LoraConfig(_Strict):
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    bias: Literal["none", "all", "lora_only"] = "none"
+    r: int = Field(16, description="LoRA rank, on every `nn.Linear` of the parts set to lora / qlora.")
+    alpha: int = Field(32, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, description="Dropout on the LoRA input.")
+    bias: Literal["none", "all", "lora_only"] = Field("none", description="Which biases train (PEFT's `bias`).")
 
 
 class DistributedConfig(_Strict):
@@ -111,20 +148,26 @@ class DistributedConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    llm: Literal["lora", "qlora", "full", "frozen"] = "lora"
-    vision: Literal["frozen", "lora", "full"] = "frozen"
-    projector: Literal["frozen", "full"] = "full"
-    lora: LoraConfig = LoraConfig()
-    epochs: float = 1.0
-    max_steps: int = -1
-    per_device_batch_size: int = 4
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 2e-4
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.03
-    lr_scheduler: str = "cosine"
-    max_length: int = 2048
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    llm: Literal["lora", "qlora", "full", "frozen"] = Field(
+        "lora", description="The language model: LoRA, QLoRA (4-bit NF4 base + LoRA), full, or frozen."
+    )
+    vision: Literal["frozen", "lora", "full"] = Field("frozen", description="The vision encoder.")
+    projector: Literal["frozen", "full"] = Field("full", description="The vision-to-language projector.")
+    lora: LoraConfig = Field(LoraConfig(), description="LoRA settings of the parts set to lora / qlora.")
+    epochs: float = Field(1.0, description="Training epochs (fractions allowed); max_steps overrides.")
+    max_steps: int = Field(-1, description="Stop after this many optimizer steps; -1 = run `epochs`.")
+    per_device_batch_size: int = Field(4, description="Rows per batch per process (train and eval).")
+    gradient_accumulation_steps: int = Field(1, description="Batches per optimizer step.")
+    learning_rate: float = Field(2e-4, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(0.0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.03, description="Share of the steps spent in linear warm-up.")
+    lr_scheduler: str = Field("cosine", description="A transformers scheduler type (cosine, linear, constant, ...).")
+    max_length: int = Field(
+        2048, description="Token budget per row, media tokens included; longer rows: data.on_overlength."
+    )
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="Training dtype; auto = bf16 on a GPU that supports it, else fp32."
+    )
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in backward: LLM decoder layers and vision-tower blocks."
     )
@@ -139,7 +182,9 @@ class TrainConfig(_Strict):
         False, description="Cross-entropy over supervised positions only, in chunks: never the full logits."
     )
     loss_chunk_size: int = Field(256, ge=1, description="Rows of logits alive at once with chunked_loss.")
-    distributed: DistributedConfig = DistributedConfig()
+    distributed: DistributedConfig = Field(
+        DistributedConfig(), description="Processes and how they share the model: docs/distributed.md."
+    )
     deepspeed: str | None = Field(
         None, description="A custom DeepSpeed JSON; overrides the one distributed.strategy picks (infra/ds_zero*.json)."
     )
@@ -150,11 +195,16 @@ class TrainConfig(_Strict):
         "None = once per epoch.",
     )
     resume: bool = Field(True, description="Resume from the run directory's last complete checkpoint, if any.")
-    seed: int = 42
-    logging_steps: int = 5
-    eval_each_epoch: bool = True
-    output_dir: str = "outputs/run"
-    report_to: list[str] = Field(default_factory=list)
+    seed: int = Field(42, description="Seed of the model init, data order and dropout.")
+    logging_steps: int = Field(5, ge=1, description="Log the training loss every N steps (the loss_curve artifact).")
+    eval_each_epoch: bool = Field(True, description="Evaluate on the eval split at the end of every epoch.")
+    output_dir: str = Field(
+        "outputs/run", description="Run directories go under here: `<output_dir>/<key of config, data, model>`."
+    )
+    report_to: list[str] = Field(
+        default_factory=list,
+        description="transformers integrations to report to (e.g. [tensorboard]); none by default.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -187,14 +237,18 @@ class TrainConfig(_Strict):
 
 
 class SmokeConfig(_Strict):
-    num_samples: int = 16
-    max_new_tokens: int = 16
+    num_samples: int = Field(16, description="Held-out rows the smoke test answers (the first N of the eval split).")
+    max_new_tokens: int = Field(16, description="Generation budget per answer.")
 
 
 class RegistryConfig(_Strict):
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default sqlite:///<repo>/mlflow.db.")
-    experiment: str = "lmms-finetune"
-    model_name: str = "lmms-demo"
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; none = the active stack's MLflow tracker in the pipeline, else "
+        "`sqlite:///mlflow.db` in the working directory.",
+    )
+    experiment: str = Field("lmms-finetune", description="MLflow experiment of the run.")
+    model_name: str = Field("lmms-demo", description="Registered model name in the MLflow registry.")
     alias: str | None = Field("candidate", description="Alias set on each newly registered version.")
 
 
@@ -206,12 +260,72 @@ class PromotionConfig(_Strict):
 
 
 class RunConfig(_Strict):
-    model: ModelConfig = ModelConfig(model_id="tiny-qwen2-vl", family="qwen2_vl", tiny=True)
-    data: DataConfig = DataConfig()
-    train: TrainConfig = TrainConfig()
-    smoke: SmokeConfig = SmokeConfig()
-    registry: RegistryConfig = RegistryConfig()
-    promotion: PromotionConfig = PromotionConfig()
+    model: ModelConfig = Field(
+        ModelConfig(model_id="tiny-qwen2-vl", family="qwen2_vl", tiny=True),
+        description="The model to fine-tune; without a `model` section, the demo's tiny Qwen2-VL "
+        "(`family: qwen2_vl, tiny: true`).",
+    )
+    data: DataConfig = Field(DataConfig(), description="Data files, media folders and validation policy.")
+    train: TrainConfig = Field(
+        TrainConfig(),
+        description="What trains, optimisation, checkpoints and resume after a retry (`steps.finetune.retry`); "
+        "packing, group_by_length and chunked_loss are measured by `lmms bench` (docs/benchmarks.md).",
+    )
+    smoke: SmokeConfig = Field(SmokeConfig(), description="The smoke test's generation on held-out rows.")
+    registry: RegistryConfig = Field(RegistryConfig(), description="MLflow tracking and registration.")
+    promotion: PromotionConfig = Field(
+        PromotionConfig(), description="`champion` moves only for a better candidate (docs/deploy.md)."
+    )
+
+
+TABLE_BEGIN = "<!-- config table: generated from components/config.py by `python -m components.config --readme` -->"
+TABLE_END = "<!-- end of config table -->"
+
+
+def _choices(annotation: Any) -> list[str]:
+    """The allowed values of a Literal (or an optional one), as written in YAML."""
+    if typing.get_origin(annotation) is Literal:
+        return [str(a) for a in typing.get_args(annotation)]
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return _choices(args[0]) if len(args) == 1 else []  # `Literal[...] | None`; an int-or-"auto" says so itself
+
+
+def _yaml(value: Any) -> str:
+    if value is None:
+        return "none"
+    return f"`{yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix('...').strip()}`"
+
+
+def config_table_markdown() -> str:
+    """The config reference as a markdown table: every RunConfig field (nested sections flattened to dotted keys) with
+    its default and its description, read from the typed config itself (README.md carries it; a test keeps it
+    current)."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            key, ann = prefix + name, field.annotation
+            meaning = (field.description or "").replace("|", "\\|")
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                rows.append(f"| **{key}** | | {meaning} |")
+                walk(ann, key + ".")
+                continue
+            default = field.default_factory() if field.default is PydanticUndefined else field.default
+            choices = _choices(ann)
+            if choices:
+                meaning += " One of: " + ", ".join(f"`{c}`" for c in choices) + "."
+            rows.append(f"| `{key}` | {_yaml(default)} | {meaning.strip()} |")
+
+    walk(RunConfig, "")
+    return "\n".join(rows) + "\n"
+
+
+def with_config_table(text: str) -> str:
+    """`text` (README.md) with the part between the config-table markers replaced by config_table_markdown()."""
+    begin, end = text.find(TABLE_BEGIN), text.find(TABLE_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"the config-table markers are missing: {TABLE_BEGIN!r} ... {TABLE_END!r}")
+    return text[: begin + len(TABLE_BEGIN)] + "\n" + config_table_markdown() + text[end:]
 
 
 def _format_errors(err: ValidationError, source: str) -> str:
@@ -237,3 +351,12 @@ def load_config(path: str | Path) -> RunConfig:
     if "parameters" in raw:
         raw = (raw.get("parameters") or {}).get("config") or {}
     return parse_config(raw, str(path))
+
+
+if __name__ == "__main__":
+    # `python -m components.config` prints the config table; `--readme` rewrites it in README.md
+    if sys.argv[1:] == ["--readme"]:
+        readme = Path(__file__).resolve().parent.parent / "README.md"
+        readme.write_text(with_config_table(readme.read_text()))
+    else:
+        print(config_table_markdown(), end="")

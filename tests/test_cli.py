@@ -51,3 +51,44 @@ def test_validate_names_every_bad_row(tmp_path, capsys, monkeypatch):
         assert f"row {i} (id={rid})" in err
     assert "row 0 " not in err
     assert "placeholder count mismatch" in err
+
+
+def _user_data(tmp_path: Path) -> Path:
+    """A user's file named like the example data (`train/img_0001.png`, which exists, valid, in example_data/media),
+    whose own folder holds a corrupt image under that name."""
+    assert (ROOT / "example_data" / "media" / "train" / "img_0001.png").is_file()
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "img_0001.png").write_bytes(b"not a png")
+    row = {
+        "id": "u0",
+        "image": "train/img_0001.png",
+        "conversations": [{"from": "human", "value": "<image>\nColor?"}, {"from": "gpt", "value": "red"}],
+    }
+    (tmp_path / "mydata.json").write_text(json.dumps([row]))
+    return tmp_path / "mydata.json"
+
+
+def test_validate_checks_the_users_media_not_the_examples(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    data = _user_data(tmp_path)
+    # the demo config's folders belong to the demo's data: the user's file is checked against its own folder
+    assert main(["validate", str(data), "--config", "configs/demo.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "row 0 (id=u0): [corrupt_image]" in err and f"resolved against {tmp_path}" in err
+    # a folder given on the command line wins: the example's valid image under the same name
+    media = ROOT / "example_data" / "media"
+    assert main(["validate", str(data), "--config", "configs/demo.yaml", "--image-folder", str(media)]) == 0
+    out = capsys.readouterr().out
+    assert "1 rows, all valid" in out and f"resolved against {media}" in out
+
+
+def test_validate_uses_the_configs_folders_for_its_own_data(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    data = _user_data(tmp_path)
+    good = tmp_path / "good"
+    (good / "train").mkdir(parents=True)
+    shutil.copy(ROOT / "example_data" / "media" / "train" / "img_0001.png", good / "train")
+    config = tmp_path / "run.yaml"
+    config.write_text(f"data: {{train_path: {data}, image_folder: {good}}}\n")
+    assert main(["validate", str(data), "--config", str(config)]) == 0
+    assert f"resolved against images: {good}, videos: {tmp_path}" in capsys.readouterr().out

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from components.artifacts import Sample
-from components.config import DataConfig
+from components.config import DataConfig, RunConfig
 from components.data import media_checks
+from components.data.prepare import dataset_fingerprint
 from components.data.report import DatasetInvalid, ValidationReport
 from components.data.rows import DatasetFileError, RowError, parse_row
 from components.data.validate import apply_policy, validate_samples
@@ -270,3 +271,55 @@ def test_corpus_covers_at_least_30_kinds_of_bad_input(corpus: Corpus, tmp_path: 
     awkward = ["cmyk_jpeg", "palette_png", "sixteen_bit_png", "unicode_name", "system_turn"]  # must be kept
     assert len(bad_rows) + len(bad_files) + len(awkward) >= 30
     assert len(set(corpus.expected.values())) >= 20  # distinct reasons
+
+
+def _colliding_folders(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A user's data file next to its own `train/img_0001.png` (corrupt), and another folder (the example data's
+    stand-in) holding a valid image under the same name."""
+    user, other = tmp_path / "user", tmp_path / "other"
+    for folder in (user, other):
+        (folder / "train").mkdir(parents=True)
+    (user / "train" / "img_0001.png").write_bytes(b"not a png")
+    Image.new("RGB", (8, 8), "red").save(other / "train" / "img_0001.png")
+    row = {
+        "id": "a",
+        "image": "train/img_0001.png",
+        "conversations": [{"from": "human", "value": "<image>\nColor?"}, {"from": "gpt", "value": "red"}],
+    }
+    data = user / "mydata.json"
+    data.write_text(json.dumps([row]))
+    return data, user, other
+
+
+def test_own_train_path_drops_the_example_folders():
+    assert DataConfig().image_folder == DataConfig().video_folder == "example_data/media"
+    assert DataConfig().eval_path == "example_data/eval.json"
+    own = DataConfig(train_path="mine.json")
+    assert own.eval_path is None and own.image_folder is None and own.video_folder is None
+    assert DataConfig(train_path="mine.json", image_folder="pics").image_folder == "pics"
+
+
+def test_media_resolve_against_the_folder_given_for_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    data, user, other = _colliding_folders(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    # no folder given: the data file's own folder, whatever the working directory; the user's (corrupt) file is checked
+    _, report = validate_samples(data, DataConfig(train_path=str(data)))
+    assert kinds_by_row(report) == {0: ["corrupt_image"]}
+    assert report.image_folder == report.video_folder == str(user)
+    assert f"resolved against {user}" in report.error_message()
+    assert report.to_dict()["image_folder"] == str(user)
+    # a folder given (relative to base): that folder's same-named, valid image is checked
+    _, report = validate_samples(data, DataConfig(train_path=str(data), image_folder="other"), base=tmp_path)
+    assert report.ok and report.image_folder == str(other) and report.video_folder == str(user)
+    assert report.folders() == f"images: {other}, videos: {user}"
+
+
+def test_fingerprint_follows_the_media_the_rows_name(tmp_path: Path):
+    data, user, other = _colliding_folders(tmp_path)
+    cfg = RunConfig(data=DataConfig(train_path=str(data)))
+    before = dataset_fingerprint(cfg)
+    (other / "train" / "img_0001.png").write_bytes(b"changed")  # another folder's file of the same name
+    (user / "unrelated.txt").write_text("x")  # a file no row names
+    assert dataset_fingerprint(cfg) == before
+    (user / "train" / "img_0001.png").write_bytes(b"the user's image, changed")
+    assert dataset_fingerprint(cfg) != before

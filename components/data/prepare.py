@@ -14,7 +14,7 @@ from components.data import media
 from components.data.batching import IGNORE_INDEX
 from components.data.collator import VLMCollator, checkpoint_stop_tokens
 from components.data.media_cache import MediaSettings, load_cached_image, load_cached_video, media_key
-from components.data.rows import to_messages
+from components.data.rows import DatasetFileError, media_root, read_rows, to_messages
 from components.data.validate import apply_policy, validate_samples
 from components.models.loading import ModelRef
 
@@ -22,22 +22,33 @@ log = logging.getLogger(__name__)
 
 
 def dataset_fingerprint(cfg: RunConfig, base: Path | None = None) -> str:
-    """Cheap content fingerprint of the dataset files and media folders (bytes of the JSON, size+mtime of media),
-    used as a step parameter so that validation re-runs when the data changes."""
+    """Cheap content fingerprint of the dataset files and the media their rows name (bytes of the JSON, size+mtime of
+    each media file, resolved as validation resolves it), used as a step parameter so that validation re-runs when
+    the data changes. A file that cannot be read contributes its bytes only: validation reports it."""
     base = base or Path.cwd()
     h = hashlib.sha256()
     d = cfg.data
     for p in (d.train_path, d.eval_path):
-        if p and (base / p).is_file():
-            h.update((base / p).read_bytes())
-    for folder in sorted({f for f in (d.image_folder, d.video_folder) if f}):
-        root = base / folder
-        if not root.is_dir():
+        if not p or not (base / p).is_file():
             continue
-        for dirpath, _, files in sorted(os.walk(root)):
-            for name in sorted(files):
-                st = os.stat(os.path.join(dirpath, name))
-                h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update((base / p).read_bytes())
+        try:
+            rows = read_rows(base / p)
+        except DatasetFileError:
+            continue
+        for key, folder in (("image", d.image_folder), ("video", d.video_folder)):
+            root = media_root(folder, base / p, base)
+            for row in rows:
+                names = row.get(key) if isinstance(row, dict) else None
+                for name in [names] if isinstance(names, str) else names if isinstance(names, list) else []:
+                    if not isinstance(name, str):
+                        continue
+                    try:
+                        st = os.stat(root / name)
+                    except OSError:
+                        h.update(f"{root / name}:missing".encode())
+                        continue
+                    h.update(f"{root / name}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()
 
 

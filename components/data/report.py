@@ -36,6 +36,10 @@ class ValidationReport:
     # rows over max_length that were kept with fewer frames / pixels (data.on_overlength: shrink)
     shrunk: list[dict[str, Any]] = field(default_factory=list)
     escaped: list[int] = field(default_factory=list)  # rows whose literal special tokens were escaped
+    # the absolute folders relative image / video paths resolved against (data.image_folder / video_folder, else the
+    # data file's own folder)
+    image_folder: str | None = None
+    video_folder: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -50,6 +54,8 @@ class ValidationReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
+            "image_folder": self.image_folder,
+            "video_folder": self.video_folder,
             "total": self.total,
             "num_valid": len(self.valid_indices),
             "num_invalid": len(self.issues_by_row()),
@@ -66,12 +72,20 @@ class ValidationReport:
             "gx_results": self.gx_results,
         }
 
+    def folders(self) -> str:
+        """Where relative media paths resolved: one folder, or the image and the video folder."""
+        if self.image_folder == self.video_folder:
+            return str(self.image_folder)
+        return f"images: {self.image_folder}, videos: {self.video_folder}"
+
     def error_message(self) -> str:
         rows = self.issues_by_row()
         lines = [f"{self.source}: {len(rows)} of {self.total} rows are invalid:"]
         for index, issues in rows.items():
             who = f"row {index}" + (f" (id={issues[0].row_id})" if issues[0].row_id is not None else "")
             lines.append(f"  {who}: " + "; ".join(f"[{i.kind}] {i.reason}" for i in issues))
+        if self.image_folder is not None:
+            lines.append(f"  (relative media paths resolved against {self.folders()})")
         return "\n".join(lines)
 
     def to_html(self, examples_per_kind: int = 5) -> str:
@@ -95,6 +109,7 @@ class ValidationReport:
         ]  # fmt: skip
         parts = [
             f"<h1>Dataset validation: {e(self.source)}</h1>",
+            f"<p>Relative media paths resolved against {e(self.folders())}</p>" if self.image_folder else "",
             table(["rows", "valid", "invalid", "duplicates", "shrunk", "text-only share", "GX suite"], [totals]),
             "<h2>Issues per reason</h2>",
         ]

@@ -79,6 +79,18 @@ def _as_list(value: Any, key: str) -> list[str]:
     raise ValueError(f"'{key}' must be a string or a list of strings, got {type(value).__name__}")
 
 
+def media_root(folder: str | Path | None, data_path: str | Path, base: Path | None = None) -> Path:
+    """The absolute folder that a data file's relative media paths resolve against: `folder` (itself relative to
+    `base`, else the working directory) when one is given for this data, else the data file's own folder. Never a
+    folder of other data: a user's file is checked against the user's media."""
+    base = Path.cwd() if base is None else base.absolute()
+    if folder is not None:
+        root = Path(folder)
+        return root if root.is_absolute() else base / root
+    data = Path(data_path)
+    return (data if data.is_absolute() else base / data).parent
+
+
 def resolve_media(path: str, folder: str | Path | None, base: Path | None = None) -> Path:
     p = Path(path)
     if p.is_absolute():

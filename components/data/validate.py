@@ -27,7 +27,7 @@ from components.data.row_checks import (
     shrink_to_fit,
     special_token_problem,
 )
-from components.data.rows import RowError, parse_row, read_rows
+from components.data.rows import RowError, media_root, parse_row, read_rows
 
 
 def _fingerprint(row: dict) -> str:
@@ -55,6 +55,8 @@ def validate_samples(
     fewer frames / pixels (Sample.max_frames / max_pixels) until it fits, and is listed in `report.shrunk`.
     """
     rows = read_rows(path)
+    image_root = media_root(data_cfg.image_folder, path, base)
+    video_root = media_root(data_cfg.video_folder, path, base)
 
     def resolve_root(r: str) -> Path:
         root = Path(r)
@@ -81,9 +83,8 @@ def validate_samples(
                     data_cfg.user_key,
                     data_cfg.assistant_key,
                     data_cfg.system_key,
-                    data_cfg.image_folder,
-                    data_cfg.video_folder,
-                    base,
+                    image_root,
+                    video_root,
                 )
             except RowError as e:
                 issues.append(Issue(index, e.row_id, e.reason, e.kind))
@@ -133,6 +134,8 @@ def validate_samples(
         bad_rows={i: rows[i] for i in sorted(bad)},
         shrunk=shrunk,
         escaped=escaped,
+        image_folder=str(image_root),
+        video_folder=str(video_root),
     )
     return samples, report
 
