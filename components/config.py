@@ -44,7 +44,9 @@ class ModelConfig(_Strict):
     family: str | None = Field(None, description="Family name; inferred from the checkpoint's config when omitted.")
     tiny: bool = Field(False, description="Build a tiny random checkpoint of `family` offline instead of loading one.")
     trust_remote_code: bool = Field(False, description="Allow code shipped with the checkpoint (off by default).")
-    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) of `model_id`; every from_pretrained gets it.")
+    revision: str | None = Field(
+        None, description="Hub revision (branch, tag or commit) of `model_id`; every from_pretrained gets it."
+    )
     attn_implementation: str | None = Field(
         None, description="e.g. sdpa, flash_attention_2; None lets transformers pick."
     )
