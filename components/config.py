@@ -17,8 +17,9 @@ INFRA = Path(__file__).resolve().parent.parent / "infra"
 
 
 def cache_root() -> Path:
-    """Where lmms keeps its caches (tiny checkpoints, preprocessed media): $LMMS_CACHE, else ~/.cache/lmms-pipeline."""
-    return Path(os.environ.get("LMMS_CACHE", Path.home() / ".cache" / "lmms-pipeline"))
+    """Where lmms keeps its caches (tiny checkpoints, preprocessed media): $LMMS_CACHE, else ~/.cache/lmms-pipeline;
+    absolute (a relative $LMMS_CACHE against the current folder)."""
+    return Path(os.environ.get("LMMS_CACHE") or Path.home() / ".cache" / "lmms-pipeline").expanduser().absolute()
 
 
 def deepspeed_stage(deepspeed: str | Path | dict | None) -> int:
