@@ -1,0 +1,115 @@
+"""What runs left, read through the ZenML client of the active repository and stack.
+
+`python -m pipelines.runs summary [RUN]`: the summary of the latest (or the named) `finetune` run, which `make demo`
+prints (components/release/summary.py). `python -m pipelines.runs artifact REF` and `python -m pipelines.runs
+tracking-uri`: one JSON line each, for `lmms infer` (the library imports no ZenML, so `lmms` asks this module in a
+subprocess): the local checkpoint folder of a ZenML artifact given by name (`merged_model`, `merged_model:3`), id or
+URI, and the tracking URI of the active stack's MLflow experiment tracker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from zenml.client import Client
+
+import materializers  # noqa: F401  (the Checkpoint / dataset materializers, to load artifacts)
+from components.artifacts import Checkpoint
+from components.config import RunConfig
+from components.release.inference import checkpoint_dir
+from components.release.registry import absolute_uri, aliases, default_tracking_uri, registry_client
+from components.release.summary import RunSummary, example_row, summary_lines
+
+
+def stack_tracking_uri() -> str | None:
+    """The active stack's MLflow experiment tracker's URI (its credentials configured), if it has one."""
+    tracker = Client().active_stack.experiment_tracker
+    if tracker is None or tracker.flavor != "mlflow":
+        return None
+    tracker.configure_mlflow()
+    return tracker.get_tracking_uri()
+
+
+def _output(run, step: str, name: str):
+    if step not in run.steps or not run.steps[step].outputs.get(name):
+        return None
+    return run.steps[step].outputs[name][0]
+
+
+def local_checkpoint(artifact) -> str:
+    """A checkpoint artifact's files as a local folder: `<uri>/files` on a local artifact store, else a download."""
+    if os.path.isdir(artifact.uri):
+        return str(checkpoint_dir(artifact.uri))
+    ckpt = artifact.load()
+    if not isinstance(ckpt, Checkpoint):
+        raise ValueError(f"artifact {artifact.name} v{artifact.version} is a {type(ckpt).__name__}, not a checkpoint")
+    return ckpt.path
+
+
+def find_artifact(ref: str):
+    """A ZenML artifact version by URI, id, `name:version` or name (its latest version); None if there is none."""
+    client = Client()
+    by_uri = client.list_artifact_versions(uri=ref.rstrip("/"), size=1)
+    if by_uri.items:
+        return by_uri.items[0]
+    name, _, version = ref.partition(":")
+    try:
+        return client.get_artifact_version(name, version or None)
+    except (KeyError, ValueError):
+        return None
+
+
+def run_summary(run_name: str | None = None) -> RunSummary:
+    client = Client()
+    run = client.get_pipeline_run(run_name) if run_name else client.get_pipeline("finetune").last_run
+    if str(run.status) != "completed":
+        raise RuntimeError(f"pipeline run {run.name} is {run.status}, not completed")
+    metrics = _output(run, "smoke_test", "smoke_metrics").load()
+    registered = _output(run, "register_model", "registered_model").load()
+    promotion = _output(run, "promote_model", "promotion")
+    cfg = RunConfig.model_validate(run.steps["register_model"].config.parameters["config"])
+    if cfg.registry.tracking_uri is None:
+        cfg.registry.tracking_uri = registered.get("tracking_uri") or stack_tracking_uri() or default_tracking_uri()
+    uri = absolute_uri(cfg.registry.tracking_uri)
+    mlflow_client = registry_client(cfg)
+    dataset = _output(run, "validate_dataset", "dataset").load()
+    return RunSummary(
+        run_name=run.name,
+        smoke_metrics=metrics,
+        model_name=registered["model_name"],
+        version=int(registered["version"]),
+        aliases=aliases(mlflow_client, registered["model_name"], int(registered["version"])),
+        tracking_uri=uri,
+        merged_dir=local_checkpoint(_output(run, "merge_lora", "merged_model")),
+        example=example_row(dataset.eval),
+        promotion=promotion.load() if promotion is not None else None,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pipelines.runs", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("summary", help="the summary of the latest (or the named) finetune run")
+    s.add_argument("run", nargs="?")
+    a = sub.add_parser("artifact", help="JSON: the local checkpoint folder of a ZenML artifact (name, id or URI)")
+    a.add_argument("ref")
+    sub.add_parser("tracking-uri", help="JSON: the active stack's MLflow tracking URI (null without one)")
+    args = p.parse_args(argv)
+    if args.cmd == "summary":
+        print("\n".join(summary_lines(run_summary(args.run))))
+    elif args.cmd == "artifact":
+        artifact = find_artifact(args.ref)
+        if artifact is None:
+            print(json.dumps({"path": None, "error": f"no ZenML artifact named {args.ref!r} (or with that URI)"}))
+            return 0
+        print(json.dumps({"path": local_checkpoint(artifact), "name": artifact.name, "version": artifact.version}))
+    else:
+        print(json.dumps({"tracking_uri": stack_tracking_uri()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
