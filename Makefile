@@ -25,6 +25,7 @@ data:
 demo: install data
 	bash infra/setup_stack.sh $(VENV)
 	$(VENV)/bin/zenml pipeline run pipelines.finetune.finetune -c configs/demo.yaml
+	$(PY) -m pipelines.runs summary
 
 lint: install
 	$(VENV)/bin/ruff check .
