@@ -108,3 +108,32 @@ def test_infer_an_unknown_reference_says_what_it_accepts(zenml_place):
     proc = lmms_infer("no_such_thing", env, project_dir(env))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "no_such_thing: not a checkpoint folder, a ZenML artifact" in proc.stderr
+
+
+def test_summary_names_the_registry_the_infer_command_needs(monkeypatch):
+    """The summary's `lmms infer models:/...` line carries --tracking-uri unless the run used the project's own
+    mlflow.db (what `lmms infer` finds by itself), even where MLflow has set $MLFLOW_TRACKING_URI in the process."""
+    from components.artifacts import Sample
+    from components.release.registry import PROJECT_TRACKING_URI
+    from components.release.summary import RunSummary, example_row, summary_lines
+
+    rows = [
+        Sample(0, "v", None, [("user", "<video>\nWhich way?"), ("assistant", "left")], videos=["/d/v.mp4"]),
+        Sample(1, "i", None, [("user", "<image>\nWhat color is it?"), ("assistant", "red")], images=["/d/a b.png"]),
+    ]
+    metrics = {"smoke_samples": 2, "smoke_accuracy": 0.5, "smoke_accuracy_image": 1.0, "smoke_accuracy_video": 0.0}
+    run = RunSummary("run-1", metrics, "lmms-demo", 3, ["candidate", "champion"], "sqlite:////r/mlflow.db", "/m/files")
+    run.example = example_row(rows)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////r/mlflow.db")
+    lines = summary_lines(run)
+    assert lines[:4] == ["== run-1: finished ==", "smoke accuracy: 0.500 on 2 held-out rows", "  image: 1.000",
+                         "  video: 0.000"]  # fmt: skip
+    assert "registered model: lmms-demo version 3, aliases: candidate, champion" in lines
+    assert "merged checkpoint: /m/files" in lines
+    assert (
+        "  lmms infer models:/lmms-demo@champion --tracking-uri sqlite:////r/mlflow.db --image '/d/a b.png' "
+        "--prompt 'What color is it?'" in lines
+    )
+    assert "  mlflow ui --backend-store-uri sqlite:////r/mlflow.db" in lines
+    run.tracking_uri, run.aliases = PROJECT_TRACKING_URI, ["candidate"]
+    assert any(line.startswith("  lmms infer models:/lmms-demo@candidate --image") for line in summary_lines(run))

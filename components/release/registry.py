@@ -51,9 +51,12 @@ SIGNATURE = ModelSignature(
 )
 
 
+PROJECT_TRACKING_URI = f"sqlite:///{ROOT / 'mlflow.db'}"  # the project root's mlflow.db, as infra/setup_stack.sh
+
+
 def default_tracking_uri() -> str:
     """`$MLFLOW_TRACKING_URI`, else the project root's `mlflow.db` (as infra/setup_stack.sh registers it)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or PROJECT_TRACKING_URI
 
 
 def absolute_uri(uri: str) -> str:

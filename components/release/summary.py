@@ -10,7 +10,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from components.artifacts import Sample
-from components.release.registry import default_tracking_uri
+from components.release.registry import PROJECT_TRACKING_URI
 
 _PLACEHOLDER = re.compile(r"<(image|video)>\s*")
 
@@ -61,7 +61,8 @@ def summary_lines(s: RunSummary) -> list[str]:
         image = shlex.quote(s.example.images[0])
         prompt = shlex.quote(_PLACEHOLDER.sub("", s.example.turns[0][1]).strip())
         ref = f"models:/{s.model_name}{infer_alias(s)}"
-        uri = "" if s.tracking_uri == default_tracking_uri() else f" --tracking-uri {shlex.quote(s.tracking_uri)}"
+        # not $MLFLOW_TRACKING_URI: MLflow sets it in this process once a client was made (mlflow.set_tracking_uri)
+        uri = "" if s.tracking_uri == PROJECT_TRACKING_URI else f" --tracking-uri {shlex.quote(s.tracking_uri)}"
         lines.append(f"  lmms infer {ref}{uri} --image {image} --prompt {prompt}")
         lines.append(f"  lmms infer {shlex.quote(s.merged_dir)} --image {image} --prompt {prompt}")
     lines.append(f"  mlflow ui --backend-store-uri {shlex.quote(s.tracking_uri)}")
