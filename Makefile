@@ -35,6 +35,7 @@ data:
 demo: install data
 	bash infra/setup_stack.sh $(VENV)
 	$(VENV)/bin/zenml pipeline run pipelines.finetune.finetune -c configs/demo.yaml
+	$(PY) -m pipelines.runs summary
 
 run: install
 	@test -n "$(CONFIG)" || { echo "usage: make run CONFIG=configs/<name>.yaml" >&2; exit 2; }

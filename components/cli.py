@@ -114,11 +114,53 @@ def cmd_merge(args) -> int:
     return 0
 
 
+def _zenml_lookup(*args: str) -> dict | None:
+    """Ask pipelines/runs.py (ZenML's side: the library imports no ZenML) in a subprocess; None where ZenML or a
+    ZenML repository is not there."""
+    proc = subprocess.run([sys.executable, "-m", "pipelines.runs", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        logging.getLogger("lmms").info("ZenML lookup %s failed: %s", args, proc.stderr.strip()[-500:])
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def resolve_infer_ref(ref: str, tracking_uri: str | None = None) -> str:
+    """The local checkpoint folder `lmms infer REF` loads: REF is a checkpoint folder (or a ZenML checkpoint
+    artifact's folder), `models:/<name>@<alias>` / `models:/<name>/<version>` from the MLflow registry (--tracking-uri,
+    else $MLFLOW_TRACKING_URI, else the active ZenML stack's MLflow tracker, else the project's mlflow.db), a ZenML
+    artifact (`merged_model`, `merged_model:3`, its id or URI), or a hub path (`org/name`)."""
+    from pathlib import Path
+
+    from components.release.inference import resolve_checkpoint
+
+    if ref.startswith("models:/"):
+        if tracking_uri is None and not os.environ.get("MLFLOW_TRACKING_URI"):
+            tracking_uri = (_zenml_lookup("tracking-uri") or {}).get("tracking_uri")
+        return resolve_checkpoint(ref, tracking_uri)
+    if Path(ref.removeprefix("file://")).expanduser().exists():
+        return resolve_checkpoint(ref)
+    found = _zenml_lookup("artifact", ref)
+    if found and found.get("path"):
+        print(f"ZenML artifact {found['name']} version {found['version']}: {found['path']}", file=sys.stderr)
+        return found["path"]
+    if ref.count("/") == 1 and not ref.startswith((".", "/", "~")):
+        return ref  # a hub path
+    raise ValueError(
+        f"{ref}: not a checkpoint folder, a ZenML artifact of the active ZenML repository (name, name:version, id or "
+        "URI), models:/<name>@<alias> or a hub path (org/name)"
+    )
+
+
 def cmd_infer(args) -> int:
     from components.data import media
     from components.release.inference import generate, load_for_inference
 
-    model, processor = load_for_inference(args.checkpoint)
+    try:
+        path = resolve_infer_ref(args.checkpoint, args.tracking_uri)
+    except ValueError as err:
+        print(f"lmms infer: {err}", file=sys.stderr)
+        return 2
+    model, processor = load_for_inference(path)
     content = [{"type": "image"} for _ in args.image] + [{"type": "video"} for _ in args.video]
     content.append({"type": "text", "text": args.prompt})
     images = [media.load_image(p) for p in args.image]
@@ -224,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     g.set_defaults(fn=cmd_merge)
 
     i = sub.add_parser("infer", help="generate an answer for a prompt with images / videos")
-    i.add_argument("checkpoint")
+    i.add_argument("checkpoint", help="checkpoint folder, ZenML artifact (merged_model), models:/<name>@<alias>")
+    i.add_argument("--tracking-uri", help="MLflow registry for models:/ (default: $MLFLOW_TRACKING_URI, the stack's)")
     i.add_argument("--prompt", required=True)
     i.add_argument("--image", action="append", default=[])
     i.add_argument("--video", action="append", default=[])

@@ -20,8 +20,9 @@ INFRA = Path(__file__).resolve().parent.parent / "infra"
 
 
 def cache_root() -> Path:
-    """Where lmms keeps its caches (tiny checkpoints, preprocessed media): $LMMS_CACHE, else ~/.cache/lmms-pipeline."""
-    return Path(os.environ.get("LMMS_CACHE", Path.home() / ".cache" / "lmms-pipeline"))
+    """Where lmms keeps its caches (tiny checkpoints, preprocessed media): $LMMS_CACHE, else ~/.cache/lmms-pipeline;
+    absolute (a relative $LMMS_CACHE against the current folder)."""
+    return Path(os.environ.get("LMMS_CACHE") or Path.home() / ".cache" / "lmms-pipeline").expanduser().absolute()
 
 
 def deepspeed_stage(deepspeed: str | Path | dict | None) -> int:
@@ -247,7 +248,7 @@ class RegistryConfig(_Strict):
     tracking_uri: str | None = Field(
         None,
         description="MLflow tracking URI; none = the active stack's MLflow tracker in the pipeline, else "
-        "`sqlite:///mlflow.db` in the working directory.",
+        "$MLFLOW_TRACKING_URI, else `sqlite:///<project root>/mlflow.db`; always made absolute.",
     )
     experiment: str = Field("lmms-finetune", description="MLflow experiment of the run.")
     model_name: str = Field("lmms-demo", description="Registered model name in the MLflow registry.")

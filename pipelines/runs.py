@@ -1,13 +1,20 @@
-"""`lmms runs`: recent pipeline runs with their status; a `running` run whose recorded process is gone (on this host)
-is marked failed through the ZenML client, since nothing else ever would. `--fail RUN` marks one failed by hand (a
-run from before processes were recorded, or from a machine that is gone).
+"""What runs left, read through the ZenML client of the active repository and stack (the library imports no ZenML,
+so `lmms` asks this module in a subprocess).
 
-    python -m pipelines.runs [--limit N] [--fail RUN]
+    python -m pipelines.runs [--limit N] [--fail RUN]   recent pipeline runs with their status (`lmms runs`); a
+        `running` run whose recorded process is gone (on this host) is marked failed, since nothing else ever would;
+        `--fail RUN` marks one failed by hand (a run from before processes were recorded, or from a machine now gone)
+    python -m pipelines.runs summary [RUN]              the summary of the latest (or the named) `finetune` run, which
+        `make demo` prints (components/release/summary.py)
+    python -m pipelines.runs artifact REF               JSON: the local checkpoint folder of a ZenML artifact given by
+        name (`merged_model`, `merged_model:3`), id or URI (`lmms infer`)
+    python -m pipelines.runs tracking-uri               JSON: the tracking URI of the active stack's MLflow tracker
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -18,6 +25,13 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 from zenml.models import PipelineRunUpdate, StepRunUpdate
 from zenml.utils.time_utils import utc_now
+
+import materializers  # noqa: F401  (the Checkpoint / dataset materializers, to load artifacts)
+from components.artifacts import Checkpoint
+from components.config import RunConfig
+from components.release.inference import checkpoint_dir
+from components.release.registry import absolute_uri, aliases, default_tracking_uri, registry_client
+from components.release.summary import RunSummary, example_row, summary_lines
 
 
 def pid_alive(pid: int) -> bool:
@@ -66,8 +80,73 @@ def check_runs(client: Any, runs: list, host: str, alive: Callable[[int], bool] 
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="lmms runs", description=__doc__.split("\n\n")[0])
+def stack_tracking_uri() -> str | None:
+    """The active stack's MLflow experiment tracker's URI (its credentials configured), if it has one."""
+    tracker = Client().active_stack.experiment_tracker
+    if tracker is None or tracker.flavor != "mlflow":
+        return None
+    tracker.configure_mlflow()
+    return tracker.get_tracking_uri()
+
+
+def _output(run, step: str, name: str):
+    if step not in run.steps or not run.steps[step].outputs.get(name):
+        return None
+    return run.steps[step].outputs[name][0]
+
+
+def local_checkpoint(artifact) -> str:
+    """A checkpoint artifact's files as a local folder: `<uri>/files` on a local artifact store, else a download."""
+    if os.path.isdir(artifact.uri):
+        return str(checkpoint_dir(artifact.uri))
+    ckpt = artifact.load()
+    if not isinstance(ckpt, Checkpoint):
+        raise ValueError(f"artifact {artifact.name} v{artifact.version} is a {type(ckpt).__name__}, not a checkpoint")
+    return ckpt.path
+
+
+def find_artifact(ref: str):
+    """A ZenML artifact version by URI, id, `name:version` or name (its latest version); None if there is none."""
+    client = Client()
+    by_uri = client.list_artifact_versions(uri=ref.rstrip("/"), size=1)
+    if by_uri.items:
+        return by_uri.items[0]
+    name, _, version = ref.partition(":")
+    try:
+        return client.get_artifact_version(name, version or None)
+    except (KeyError, ValueError):
+        return None
+
+
+def run_summary(run_name: str | None = None) -> RunSummary:
+    client = Client()
+    run = client.get_pipeline_run(run_name) if run_name else client.get_pipeline("finetune").last_run
+    if str(run.status) != "completed":
+        raise RuntimeError(f"pipeline run {run.name} is {run.status}, not completed")
+    metrics = _output(run, "smoke_test", "smoke_metrics").load()
+    registered = _output(run, "register_model", "registered_model").load()
+    promotion = _output(run, "promote_model", "promotion")
+    cfg = RunConfig.model_validate(run.steps["register_model"].config.parameters["config"])
+    if cfg.registry.tracking_uri is None:
+        cfg.registry.tracking_uri = registered.get("tracking_uri") or stack_tracking_uri() or default_tracking_uri()
+    uri = absolute_uri(cfg.registry.tracking_uri)
+    mlflow_client = registry_client(cfg)
+    dataset = _output(run, "validate_dataset", "dataset").load()
+    return RunSummary(
+        run_name=run.name,
+        smoke_metrics=metrics,
+        model_name=registered["model_name"],
+        version=int(registered["version"]),
+        aliases=aliases(mlflow_client, registered["model_name"], int(registered["version"])),
+        tracking_uri=uri,
+        merged_dir=local_checkpoint(_output(run, "merge_lora", "merged_model")),
+        example=example_row(dataset.eval),
+        promotion=promotion.load() if promotion is not None else None,
+    )
+
+
+def list_runs(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="lmms runs", description="Recent pipeline runs; killed local runs marked failed.")
     p.add_argument("--limit", type=int, default=20, help="the most recent N runs (default 20)")
     p.add_argument("--fail", metavar="RUN", help="mark this run (name, id or prefix) failed")
     args = p.parse_args(argv)
@@ -86,6 +165,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['name']:<48} {r['status']:<10} {r['start']:<16} {r['note']}".rstrip())
     if not rows:
         print("no pipeline runs")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] not in (["summary"], ["artifact"], ["tracking-uri"]):
+        return list_runs(argv)
+    p = argparse.ArgumentParser(prog="python -m pipelines.runs", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("summary", help="the summary of the latest (or the named) finetune run")
+    s.add_argument("run", nargs="?")
+    a = sub.add_parser("artifact", help="JSON: the local checkpoint folder of a ZenML artifact (name, id or URI)")
+    a.add_argument("ref")
+    sub.add_parser("tracking-uri", help="JSON: the active stack's MLflow tracking URI (null without one)")
+    args = p.parse_args(argv)
+    if args.cmd == "summary":
+        print("\n".join(summary_lines(run_summary(args.run))))
+    elif args.cmd == "artifact":
+        artifact = find_artifact(args.ref)
+        if artifact is None:
+            print(json.dumps({"path": None, "error": f"no ZenML artifact named {args.ref!r} (or with that URI)"}))
+            return 0
+        print(json.dumps({"path": local_checkpoint(artifact), "name": artifact.name, "version": artifact.version}))
+    else:
+        print(json.dumps({"tracking_uri": stack_tracking_uri()}))
     return 0
 
 

@@ -6,7 +6,7 @@ from zenml.types import HTMLString
 
 import materializers  # noqa: F401
 from components.artifacts import Checkpoint, MediaCache, PreparedDataset
-from components.config import RunConfig
+from components.config import RunConfig, cache_root
 from components.models.loading import ModelRef
 from components.train.launch import launch_training
 from components.train.recipe import loss_curve_png
@@ -22,9 +22,9 @@ def finetune(
     model or adapter with its processor. A retry of this step resumes from the last complete checkpoint in the
     run directory (`steps.finetune.retry` in the YAML)."""
     model = ModelRef.from_config(config.model)
-    out_dir = run_dir(config, dataset.content_hash(), model.path)
+    out_dir = run_dir(config, dataset.content_hash(), model.path).absolute()
     result = launch_training(config, model, dataset, media_cache, out_dir)
-    log_metadata(metadata=result.metrics)
+    log_metadata(metadata={**result.metrics, "run_dir": str(out_dir), "cache_root": str(cache_root())})
     evals = [h["eval_loss"] for h in result.log_history if "eval_loss" in h]
     if evals:
         log_metadata(metadata={"eval_loss_first": evals[0], "eval_loss_last": evals[-1]})

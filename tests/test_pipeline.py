@@ -58,6 +58,27 @@ def test_demo_pipeline_end_to_end(first_run):
     assert client.get_model_version_by_alias("lmms-e2e", "candidate").version == versions[0].version
     assert client.get_model_version_by_alias("lmms-e2e", "champion").version == versions[0].version
 
+    # the summary `make demo` prints after the run, read through the ZenML client (pipelines/runs.py)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.runs", "summary"], cwd=project_dir(env), env=env,
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    summary = proc.stdout.splitlines()
+    version = versions[0].version
+    assert any(line.startswith("smoke accuracy: ") and "on 8 held-out rows" in line for line in summary), summary
+    for kind in ("image", "multi_image", "video", "text"):
+        assert any(line.startswith(f"  {kind}: ") for line in summary), (kind, summary)
+    assert f"registered model: lmms-e2e version {version}, aliases: candidate, champion" in summary
+    merged = next(line.removeprefix("merged checkpoint: ") for line in summary if line.startswith("merged checkpoint"))
+    assert Path(merged).is_absolute() and (Path(merged) / "config.json").is_file()
+    assert Path(merged).parent.is_relative_to(Path(env["ZENML_CONFIG_PATH"]))  # the local artifact store's files/
+    assert f"MLflow tracking URI: {uri}" in summary
+    assert any(
+        line.startswith(f"  lmms infer models:/lmms-e2e@champion --tracking-uri {uri} --image /") for line in summary
+    ), summary
+    assert f"  mlflow ui --backend-store-uri {uri}" in summary
+
     second = _run(env, config)
     cached = [line for line in second.splitlines() if "Using cached version of step" in line]
     assert any("validate_dataset" in line for line in cached)

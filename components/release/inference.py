@@ -1,15 +1,94 @@
-"""Load a merged or adapter checkpoint and generate, the way a user would with plain transformers + peft."""
+"""Load a merged or adapter checkpoint and generate, the way a user would with plain transformers + peft; find the
+checkpoint a reference names (a directory, a ZenML checkpoint artifact's folder, `models:/<name>@<alias>`)."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import mlflow
 import torch
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
 from peft import PeftModel
 
+from components.config import cache_root
 from components.data.collator import adds_special_tokens, inference_prompt
 from components.models.loading import ModelRef
+from components.release.registry import absolute_uri, default_tracking_uri
+
+log = logging.getLogger(__name__)
+_REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+COMPLETE = ".lmms-downloaded"
+
+
+def checkpoint_dir(path: str | Path) -> Path:
+    """The folder holding a checkpoint's files: the folder itself, or for a ZenML `checkpoint` / `merged_model`
+    artifact folder (its URI: `checkpoint.json` beside `files/`) its `files/`."""
+    p = Path(str(path).removeprefix("file://")).expanduser().absolute()
+    if not p.is_dir():
+        raise ValueError(f"{path}: not a directory")
+    if (p / "checkpoint.json").is_file() and (p / "files").is_dir():
+        return p / "files"
+    if not any((p / f).is_file() for f in ("config.json", "adapter_config.json")):
+        raise ValueError(
+            f"{path}: not a checkpoint (no config.json or adapter_config.json, and not a ZenML checkpoint artifact "
+            "folder with checkpoint.json and files/)"
+        )
+    return p
+
+
+def registered_checkpoint(ref: str, tracking_uri: str | None = None) -> Path:
+    """The checkpoint of the registered model `models:/<name>@<alias>` (or `models:/<name>/<version>`): its
+    `checkpoint` artifact, downloaded once into the cache (`<cache_root>/registry/`). The registry is `tracking_uri`,
+    else `$MLFLOW_TRACKING_URI`, else the project's `mlflow.db`."""
+    m = _REGISTERED.match(ref)
+    if m is None:
+        raise ValueError(f"{ref}: expected models:/<name>@<alias> or models:/<name>/<version>")
+    uri = absolute_uri(tracking_uri or default_tracking_uri())
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    name = m["name"]
+    try:
+        mv = (
+            client.get_model_version_by_alias(name, m["alias"])
+            if m["alias"]
+            else client.get_model_version(name, m["version"])
+        )
+        source = client.get_model_version_download_uri(name, mv.version)
+    except MlflowException as err:
+        raise ValueError(f"{ref}: {err.message} (MLflow tracking URI {uri})") from None
+    key = hashlib.sha256(f"{uri}\n{name}\n{mv.version}\n{mv.run_id}".encode()).hexdigest()[:16]
+    dest = cache_root() / "registry" / f"{name}-v{mv.version}-{key}"
+    if not (dest / COMPLETE).is_file():
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{dest.name}.", dir=dest.parent))
+        log.info("downloading %s (%s v%s) from %s into %s", ref, name, mv.version, uri, dest)
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(tmp), tracking_uri=uri))
+        (tmp / COMPLETE).write_text(str(local.relative_to(tmp)))  # the model's folder inside `dest`
+        tmp.rename(dest)
+    model_dir = dest / (dest / COMPLETE).read_text().strip()
+    artifacts = Model.load(str(model_dir / "MLmodel")).flavors.get("python_function", {}).get("artifacts", {})
+    if "checkpoint" not in artifacts:
+        raise ValueError(f"{ref}: {name} v{mv.version} has no `checkpoint` artifact (not registered by lmms)")
+    return checkpoint_dir(model_dir / artifacts["checkpoint"]["path"])
+
+
+def resolve_checkpoint(ref: str | Path, tracking_uri: str | None = None) -> str:
+    """A local checkpoint folder (absolute) for `models:/...` or a folder (see `checkpoint_dir`); anything else is
+    passed on as it is (a hub path)."""
+    ref = str(ref)
+    if ref.startswith("models:/"):
+        return str(registered_checkpoint(ref, tracking_uri))
+    if Path(ref.removeprefix("file://")).expanduser().exists():
+        return str(checkpoint_dir(ref))
+    return ref
 
 
 def load_for_inference(path: str | Path, dtype: torch.dtype = torch.float32, trust_remote_code: bool | None = None):

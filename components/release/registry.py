@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
+import os
+import re
 from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.models.signature import ModelSignature
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from components.artifacts import Checkpoint
 from components.config import RunConfig
@@ -14,10 +19,104 @@ from components.config import RunConfig
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 PYFUNC_MODEL = Path(__file__).resolve().parent / "pyfunc_model.py"
+CONSTRAINTS = ROOT / "constraints.txt"
+# The distributions the pyfunc wrapper imports when it loads and predicts (tests/test_serving.py checks this list
+# against what loading it really imports), pinned to the versions this environment runs.
+PYFUNC_REQUIREMENTS = (
+    "mlflow",
+    "torch",
+    "torchvision",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "huggingface_hub",
+    "accelerate",
+    "peft",
+    "pillow",
+    "av",
+    "numpy",
+    "pandas",
+    "pydantic",
+    "PyYAML",
+    "jinja2",
+)
+# What the registered model takes and returns: one row per request (a prompt, optional image / video paths), one
+# generated answer per row; `max_new_tokens` and `num_frames` as inference parameters.
+SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [ColSpec("string", "prompt"), ColSpec("string", "image", required=False), ColSpec("string", "video", False)]
+    ),
+    outputs=Schema([ColSpec("string")]),
+    params=ParamSchema([ParamSpec("max_new_tokens", "long", 32), ParamSpec("num_frames", "long", 8)]),
+)
+
+
+PROJECT_TRACKING_URI = f"sqlite:///{ROOT / 'mlflow.db'}"  # the project root's mlflow.db, as infra/setup_stack.sh
+
+
+def default_tracking_uri() -> str:
+    """`$MLFLOW_TRACKING_URI`, else the project root's `mlflow.db` (as infra/setup_stack.sh registers it)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or PROJECT_TRACKING_URI
+
+
+def absolute_uri(uri: str) -> str:
+    """A sqlite or file URI with a relative path made absolute against the current folder (the folder it would
+    silently depend on); other URIs as they are."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////") and uri != "sqlite:///:memory:":
+        return f"sqlite:///{Path(uri[len('sqlite:///') :]).absolute()}"
+    if uri.startswith("file:") and not uri.startswith("file:/"):
+        return Path(uri[len("file:") :]).absolute().as_uri()
+    if "://" not in uri and not uri.startswith(("databricks", "sqlite")):
+        return Path(uri).absolute().as_uri()  # a plain folder: MLflow's file store
+    return uri
 
 
 def tracking_uri(cfg: RunConfig) -> str:
-    return cfg.registry.tracking_uri or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    """The run's MLflow tracking / registry URI, absolute: `registry.tracking_uri`, else `default_tracking_uri()`."""
+    uri = absolute_uri(cfg.registry.tracking_uri or default_tracking_uri())
+    log.info("MLflow tracking URI: %s", uri)
+    return uri
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: `mlruns/` beside a sqlite database (not the current folder)."""
+    if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
+        return (Path(uri[len("sqlite:///") :]).parent / "mlruns").as_uri()
+    return None
+
+
+def _constraints(path: Path = CONSTRAINTS) -> dict[str, str]:
+    pins = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            m = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line.strip())
+            if m:
+                pins[_canonical(m.group(1))] = m.group(2)
+    return pins
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pinned_requirements(names=PYFUNC_REQUIREMENTS, constraints: Path = CONSTRAINTS) -> list[str]:
+    """`name==version` for each distribution: the version constraints.txt pins (what `make install` installs), else
+    the installed one; an error when the two disagree (the model would be served with other versions than it ran)."""
+    pins = _constraints(constraints)
+    out = []
+    for name in names:
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            raise RuntimeError(f"{name} is not installed; the pyfunc model needs it") from None
+        pinned = pins.get(_canonical(name))
+        if pinned is not None and pinned.split("+")[0] != installed.split("+")[0]:
+            raise RuntimeError(
+                f"{name}: constraints.txt pins {pinned} but {installed} is installed; reinstall (`make install`) so "
+                "the registered model's requirements are the versions it runs with"
+            )
+        out.append(f"{name}=={pinned or installed.split('+')[0]}")
+    return out
 
 
 def registry_client(cfg: RunConfig):
@@ -76,12 +175,17 @@ def register(cfg: RunConfig, ckpt: Checkpoint, metrics: dict, run_name: str | No
             log.info("checkpoint %s already registered as %s v%s", sha[:12], name, v.version)
             if alias:
                 client.set_registered_model_alias(name, alias, v.version)
-            return {"model_name": name, "version": int(v.version), "run_id": v.run_id, "reused": True}
+            return {
+                "model_name": name,
+                "version": int(v.version),
+                "run_id": v.run_id,
+                "reused": True,
+                "tracking_uri": uri,
+            }
 
     exp = mlflow.get_experiment_by_name(cfg.registry.experiment)
     if exp is None:
-        artifacts = f"file://{Path.cwd() / 'mlruns'}" if uri.startswith("sqlite") else None
-        mlflow.create_experiment(cfg.registry.experiment, artifact_location=artifacts)
+        mlflow.create_experiment(cfg.registry.experiment, artifact_location=artifact_location(uri))
         exp = mlflow.get_experiment_by_name(cfg.registry.experiment)
     mlflow.set_experiment(cfg.registry.experiment)
     run_id, model_uri = _finished_run_with_model(client, exp.experiment_id, sha)
@@ -96,7 +200,8 @@ def register(cfg: RunConfig, ckpt: Checkpoint, metrics: dict, run_name: str | No
                 python_model=str(PYFUNC_MODEL),
                 artifacts={"checkpoint": ckpt.path},
                 code_paths=[str(ROOT / "components")],
-                pip_requirements=["torch", "transformers", "peft", "pillow", "av", "pandas"],
+                pip_requirements=pinned_requirements(),
+                signature=SIGNATURE,
             )
         run_id, model_uri = run.info.run_id, info.model_uri
     else:
@@ -104,4 +209,9 @@ def register(cfg: RunConfig, ckpt: Checkpoint, metrics: dict, run_name: str | No
     mv = mlflow.register_model(model_uri, name, tags={"checkpoint_sha": sha})
     if alias:
         client.set_registered_model_alias(name, alias, mv.version)
-    return {"model_name": name, "version": int(mv.version), "run_id": run_id, "reused": False}
+    return {"model_name": name, "version": int(mv.version), "run_id": run_id, "reused": False, "tracking_uri": uri}
+
+
+def aliases(client, name: str, version: int) -> list[str]:
+    """The aliases that point at `name` v`version` now."""
+    return sorted(client.get_model_version(name, str(version)).aliases)
