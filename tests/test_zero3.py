@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from components.artifacts import Sample
 from components.config import DistributedConfig, TrainConfig, cache_root, deepspeed_stage
@@ -140,31 +143,63 @@ def _launch(out: Path, timeout: int, **env_extra: str) -> subprocess.CompletedPr
 needs_compiler = pytest.mark.skipif(shutil.which("c++") is None, reason="DeepSpeed JIT-builds a CPU op: needs c++")
 
 
+def _tail(proc: subprocess.CompletedProcess) -> str:
+    return proc.stdout[-3000:] + proc.stderr[-5000:]
+
+
 @pytest.mark.slow
 @needs_compiler
 def test_zero3_two_ranks_with_different_modalities_per_step(tmp_path: Path):
     """torchrun, 2 CPU ranks (gloo), HF Trainer + DeepSpeed ZeRO-3 (infra/ds_zero3.json) through training.train:
-    rank 0 and rank 1 see different modalities in the same step (image vs text-only, video vs image, ...)."""
+    rank 0 and rank 1 see different modalities in the same step (image vs text-only, video vs image, ...). The trained
+    tensors, gathered from the shards on each rank after training, all changed and are equal on both ranks, and rank
+    0's saved adapter holds them."""
     # The first start builds DeepSpeed's op (minutes on a busy 2-core machine); a hang prints stacks and fails.
     proc = _launch(tmp_path, timeout=1800, LMMS_DUMP_STACKS_AFTER="1700")
-    assert proc is not None, "ZeRO-3 mixed-modality training hung"
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert proc is not None, "ZeRO-3 mixed-modality training hung for 1800 s"
+    assert proc.returncode == 0, _tail(proc)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     from tests.zero3_mixed import SCHEDULE
 
     for r, report in enumerate(ranks):
         assert report["seen"][: len(SCHEDULE)] == [step[r] for step in SCHEDULE]
-        assert report["steps"] == len(SCHEDULE) and all(x == x and x < 1e4 for x in report["losses"])
+        assert report["steps"] == len(SCHEDULE) and all(math.isfinite(x) for x in report["losses"]), report["losses"]
+        assert report["unchanged"] == [], f"rank {r}: trained tensors unchanged after training: {report['unchanged']}"
     assert ranks[0]["losses"] == ranks[1]["losses"]  # the logged loss is the mean over ranks
     assert sum(a != b for a, b in SCHEDULE) >= 6  # the ranks disagree in most steps
-    assert (Path(ranks[0]["final"]) / "adapter_model.safetensors").exists()
+
+    weights = [load_file(tmp_path / f"rank{r}.safetensors") for r in (0, 1)]
+    assert weights[0].keys() == weights[1].keys() == set(ranks[0]["trained"])
+    assert any("lora_B" in n for n in weights[0]) and any("modules_to_save" in n for n in weights[0])
+    for name, t in weights[0].items():
+        assert t.numel() > 0 and torch.isfinite(t).all(), name  # whole tensors, not a rank's (empty) shard
+        assert torch.equal(t, weights[1][name]), f"{name} differs between the ranks"
+    # Rank 0's saved adapter is those tensors (PEFT drops the adapter name, and modules_to_save's wrapper, on save)
+    saved = load_file(Path(ranks[0]["final"]) / "adapter_model.safetensors")
+    as_saved = {re.sub(r"\.(modules_to_save\.)?default(?=\.)", "", n): t for n, t in weights[0].items()}
+    assert as_saved.keys() == saved.keys(), sorted(as_saved.keys() ^ saved.keys())[:5]
+    for name, t in saved.items():
+        assert torch.equal(t, as_saved[name]), name
+
+
+COLLECTIVE_MISMATCH = "Detected mismatch between collectives on ranks"
 
 
 @pytest.mark.slow
 @needs_compiler
 def test_zero3_without_balancing_fails(tmp_path: Path):
-    """The negative control: the same run without MediaBalancingCollator breaks in step 0 (gloo reports a collective
-    mismatch, or the ranks hang until the stack-dump timer ends them)."""
-    proc = _launch(tmp_path, timeout=900, LMMS_DUMP_STACKS_AFTER="300", LMMS_ZERO3_UNBALANCED="1")
-    assert proc is None or proc.returncode != 0
+    """The negative control: the same run without MediaBalancingCollator. In step 0 rank 0 (an image row) gathers the
+    vision tower's parameters while rank 1 (text only) skips the tower and gathers the LLM's: the ranks run different
+    collectives. With TORCH_DISTRIBUTED_DEBUG=DETAIL, torch's process-group wrapper compares every collective's
+    fingerprint (op, tensor shapes) across the ranks before running it and raises on this mismatch, which this test
+    requires; without it, gloo can block on the mismatched collective (a hang: here the timeout fails the test).
+    """
+    timeout = 900
+    proc = _launch(tmp_path, timeout=timeout, LMMS_DUMP_STACKS_AFTER=str(timeout - 60), LMMS_ZERO3_UNBALANCED="1",
+                   TORCH_DISTRIBUTED_DEBUG="DETAIL")  # fmt: skip
+    if proc is None:
+        pytest.fail(f"ZeRO-3 without balancing hung for {timeout} s instead of raising the collective mismatch")
+    assert proc.returncode != 0, "ZeRO-3 without balancing trained: the ranks' collectives matched\n" + _tail(proc)
+    output = proc.stdout + proc.stderr
+    assert COLLECTIVE_MISMATCH in output, "no collective-mismatch error; the ranks ended with:\n" + _tail(proc)
     assert not (tmp_path / "rank0.json").exists() and not (tmp_path / "rank1.json").exists()

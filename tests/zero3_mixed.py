@@ -4,7 +4,9 @@ Run by tests/test_zero3.py as `torchrun --nproc_per_node 2 tests/zero3_mixed.py 
 batch (one row) follows SCHEDULE[step][rank], whatever indices the sampler hands out, so that in most steps the ranks
 disagree: image vs text-only, video vs image, text-only vs video, image+video vs text-only. Training goes through
 components.training.train, i.e. the HF Trainer with the DeepSpeed config the pipeline ships (infra/ds_zero3.json).
-Each rank writes OUT_DIR/rank{r}.json with what it saw and the losses.
+Each rank writes OUT_DIR/rank{r}.json with what it saw, the losses and which trained tensors changed, and
+OUT_DIR/rank{r}.safetensors with its trained tensors after training, gathered from the ZeRO-3 shards (every rank holds
+the whole tensors then: the ranks' files must be equal).
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import signal
 import sys
 from pathlib import Path
 
+import deepspeed
 import torch
+from safetensors.torch import save_file
 from torch.utils.data import Dataset
+from transformers import TrainerCallback
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,6 +73,27 @@ class ScheduledRows(Dataset):
         }
 
 
+def gathered_trainable(model) -> dict[str, torch.Tensor]:
+    """The trainable tensors, whole: ZeRO-3 partitions every parameter over the ranks (a collective, on every rank)."""
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    with deepspeed.zero.GatheredParameters(list(params.values()), modifier_rank=None):
+        return {n: p.detach().clone() for n, p in params.items()}
+
+
+class TrainedWeights(TrainerCallback):
+    """The trainable tensors at the start and at the end of training, gathered on every rank."""
+
+    def __init__(self):
+        self.before: dict[str, torch.Tensor] = {}
+        self.after: dict[str, torch.Tensor] = {}
+
+    def on_train_begin(self, args, state, control, model=None, **kw):
+        self.before = gathered_trainable(model)
+
+    def on_train_end(self, args, state, control, model=None, **kw):
+        self.after = gathered_trainable(model)
+
+
 def main(out_dir: str) -> None:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints where a rank waits
@@ -98,10 +124,14 @@ def main(out_dir: str) -> None:
 
         components.train.recipe.MediaBalancingCollator = lambda collator, takes_video: collator
     dataset = ScheduledRows(rank, world)
-    result = train(cfg, str(build_tiny("qwen2_vl")), dataset, None, Path(out_dir) / "train")
+    weights = TrainedWeights()
+    result = train(cfg, str(build_tiny("qwen2_vl")), dataset, None, Path(out_dir) / "train", callbacks=[weights])
     losses = [h["loss"] for h in result.log_history if "loss" in h]
+    unchanged = [n for n, t in weights.before.items() if torch.equal(t, weights.after[n])]
+    save_file({n: t.contiguous() for n, t in weights.after.items()}, str(Path(out_dir) / f"rank{rank}.safetensors"))
     report = {"rank": rank, "seen": dataset.seen, "losses": losses, "steps": len(losses),
-              "final": str(result.checkpoint)}  # fmt: skip
+              "final": str(result.checkpoint), "trained": sorted(weights.after), "unchanged": unchanged,
+              "shapes": {n: list(t.shape) for n, t in weights.after.items()}}  # fmt: skip
     (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(report))
 
 
