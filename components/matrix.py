@@ -567,7 +567,10 @@ class Matrix:
         _check(not unchanged, f"trained parameters unchanged: {unchanged[:5]} (of {len(trainable)})")
         note = f"; unused by the model's forward: {unused}" if unused else ""
         self.model.train()
-        steps, margin, loss = memorise(self.model, batches, opt)
+        # memorise only what `generate` checks: the fewer tokens, the fewer and cheaper the steps (Phi-4-multimodal)
+        rows = matrix_rows(self.fam)
+        checked = self.collator([rows[k] for k in GENERATE_CHECKS if k in rows])
+        steps, margin, loss = memorise(self.model, [_to_model(checked, self.model)], opt)
         self.model.eval()
         return (
             f"loss {losses[0]:.3f} -> {final:.3f}; trainable tensors {parts}{note}; "
