@@ -57,11 +57,12 @@ def cmd_models(args) -> int:
 
 def cmd_validate(args) -> int:
     from components.config import load_config, parse_config
+
+    cfg = load_config(args.config) if args.config else parse_config({})  # a bad config fails before the heavy imports
     from components.data.prepare import prepare_dataset
     from components.data.report import DatasetInvalid
     from components.data.rows import DatasetFileError
 
-    cfg = load_config(args.config) if args.config else parse_config({})
     data = cfg.data.model_copy(update={"train_path": args.data, "eval_path": None, "on_invalid": "fail"})
     if args.image_folder is not None:
         data.image_folder = data.video_folder = args.image_folder
