@@ -16,6 +16,7 @@ import sys
 from contextlib import contextmanager, redirect_stdout
 
 from components.models.catalog import supported_models_table
+from components.noise import quiet_library_noise
 
 
 @contextmanager
@@ -56,10 +57,12 @@ def cmd_models(args) -> int:
 
 def cmd_validate(args) -> int:
     from components.config import load_config, parse_config
+
+    cfg = load_config(args.config) if args.config else parse_config({})  # a bad config fails before the heavy imports
     from components.data.prepare import prepare_dataset
     from components.data.report import DatasetInvalid
+    from components.data.rows import DatasetFileError
 
-    cfg = load_config(args.config) if args.config else parse_config({})
     # the config's media folders belong to the config's own data files; another file's relative media paths resolve
     # against the folders given here, else its own folder (never against the example data's)
     own = {os.path.abspath(p) for p in (cfg.data.train_path, cfg.data.eval_path) if p}
@@ -72,9 +75,12 @@ def cmd_validate(args) -> int:
     cfg = cfg.model_copy(update={"data": data})
     if args.model:
         cfg.model.model_id, cfg.model.tiny, cfg.model.family = args.model, False, None
+    if not os.path.isfile(args.data):
+        print(f"{args.data}: no such file", file=sys.stderr)
+        return 1
     try:
         dataset, reports = prepare_dataset(cfg)
-    except DatasetInvalid as e:
+    except (DatasetInvalid, DatasetFileError) as e:  # every bad row; or the file itself, in one line naming it
         print(str(e), file=sys.stderr)
         return 1
     r = reports[0][1]
@@ -178,6 +184,30 @@ def clip_reason(reason: str, width: int = 200) -> str:
     return reason[: max(width - len(tail) - 3, 40)] + "..." + tail
 
 
+def unknown_sweep_names(only: list[str]) -> str | None:
+    """None when every name of `lmms sweep --only` selects something; else what is wrong and the names it takes."""
+    import difflib
+
+    from components.matrix import architectures
+    from components.models.catalog import FAMILIES, MODELS
+
+    types = sorted(architectures())
+    families = sorted({f.name for f in FAMILIES.values() if set(f.model_types) & set(types)})
+    unknown = [n for n in only if n not in types and n not in families]
+    if not unknown:
+        return None
+    lines = []
+    for name in unknown:
+        if name in MODELS:
+            hint = f"a model id (of family {MODELS[name].family}); --only takes family names and model types"
+        else:
+            close = difflib.get_close_matches(name, sorted(set(families + types)), n=3, cutoff=0.6)
+            hint = "unknown" + (f" (did you mean {' or '.join(close)}?)" if close else "")
+        lines.append(f"--only {name}: {hint}")
+    lines += [f"known family names: {', '.join(families)}", f"known model types: {', '.join(types)}"]
+    return "\n".join(lines)
+
+
 def cmd_sweep(args) -> int:
     from components.matrix import sweep
 
@@ -188,7 +218,10 @@ def cmd_sweep(args) -> int:
             if args.traceback and row.get("traceback"):
                 print("    " + row["traceback"].rstrip().replace("\n", "\n    "), flush=True)
 
-    only = [s for s in (args.only or "").split(",") if s] or None
+    only = [s.strip() for s in (args.only or "").split(",") if s.strip()] or None
+    if only and (problem := unknown_sweep_names(only)):
+        print(problem, file=sys.stderr)
+        return 2
     with stdout_to_stderr(args.json):
         rows = sweep(only, progress=show)
     passed = sorted({r["family"] for r in rows if r["status"] == "pass"})
@@ -228,6 +261,7 @@ def cmd_runs(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
+    quiet_library_noise()
     p = argparse.ArgumentParser(prog="lmms", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -285,7 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     args, args.extra = p.parse_known_args(argv)
     if args.extra and args.cmd not in ("bench", "runs"):
         p.error(f"unrecognized arguments: {' '.join(args.extra)}")
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except ValueError as err:
+        from components.config import ConfigError
+
+        if not isinstance(err, ConfigError):
+            raise
+        print(err, file=sys.stderr)  # every `path: message` of the config, no traceback
+        return 2
 
 
 if __name__ == "__main__":

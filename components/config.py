@@ -5,6 +5,7 @@ YAML files only select and override these fields; unknown keys are rejected with
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -331,28 +332,149 @@ def with_config_table(text: str) -> str:
     return text[: begin + len(TABLE_BEGIN)] + "\n" + config_table_markdown() + text[end:]
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
-    lines = [f"Invalid config {source}:"]
+class ConfigError(ValueError):
+    """A config that cannot be used: `problems` holds one `path: message` line per problem, `source` the file."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source, self.problems = source, problems
+        super().__init__("\n".join([f"Invalid config {source}:", *(f"  {p}" for p in problems)]))
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The config class of the section at `loc` (a path of field names from RunConfig), None past a plain field."""
+    cls: type[BaseModel] = RunConfig
+    for part in loc:
+        field = cls.model_fields.get(str(part))
+        sub = field.annotation if field else None
+        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+            return None
+        cls = sub
+    return cls
+
+
+def _field_paths(cls: type[BaseModel] | None = None, prefix: str = "") -> dict[str, list[str]]:
+    """Every key of RunConfig by its last name: name -> its dotted paths (e.g. image_folder -> [data.image_folder])."""
+    out: dict[str, list[str]] = {}
+    for name, field in (cls or RunConfig).model_fields.items():
+        out.setdefault(name, []).append(prefix + name)
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            for k, v in _field_paths(sub, f"{prefix}{name}.").items():
+                out.setdefault(k, []).extend(v)
+    return out
+
+
+def _unknown_key(loc: tuple) -> str:
+    """`unknown key`, with the sibling fields close to it (difflib), or the section where a key of that name lives."""
+    parent, key = loc[:-1], str(loc[-1])
+    cls = _model_at(parent)
+    prefix = "".join(f"{p}." for p in parent)
+    close = difflib.get_close_matches(key, list(cls.model_fields), n=3, cutoff=0.6) if cls else []
+    if close:
+        return f"unknown key (did you mean {' or '.join(prefix + c for c in close)}?)"
+    elsewhere = [p for p in _field_paths().get(key, []) if p != prefix + key]
+    if elsewhere:
+        return f"unknown key here (it belongs in {' or '.join(elsewhere)})"
+    if cls:
+        return f"unknown key (known: {', '.join(cls.model_fields)})"
+    return "unknown key"
+
+
+def config_problems(err: ValidationError) -> list[str]:
+    """One `path: message` line per pydantic error of a RunConfig validation."""
+    lines = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        lines.append(f"  {loc}: {msg}")
-    return "\n".join(lines)
+        loc = tuple(e["loc"])
+        path = ".".join(str(x) for x in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            msg = _unknown_key(loc)
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] != "missing" and isinstance(e.get("input"), str | int | float | bool):
+                msg += f" (got {e['input']!r})"
+        lines.append(f"{path}: {msg}")
+    return lines
 
 
 def parse_config(data: dict[str, Any] | None, source: str = "<dict>") -> RunConfig:
+    """A RunConfig from its dict form; every problem at once in a ConfigError (a ValueError)."""
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(source, [f"(top level): a mapping of sections expected, got {type(data).__name__}"])
     try:
         return RunConfig.model_validate(data or {})
     except ValidationError as err:
-        raise ValueError(_format_errors(err, source)) from None
+        raise ConfigError(source, config_problems(err)) from None
 
 
-def load_config(path: str | Path) -> RunConfig:
+# ZenML's `model:` (a ZenML Model) shares its name with the run config's `model` section.
+_RUN_SECTIONS = set(RunConfig.model_fields)
+_MODEL_KEYS = set(ModelConfig.model_fields)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping; a missing file, a YAML syntax error or another top level is a ConfigError."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(str(path), [f"(file): cannot read it ({e.strerror or e})"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(str(path), [f"(file): not UTF-8 (byte {e.start}: {e.reason})"]) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "(file)"
+        what = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise ConfigError(str(path), [f"{where}: not valid YAML: {what}"]) from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), [f"(top level): a mapping expected, got {type(raw).__name__}"])
+    return raw
+
+
+def is_zenml_layout(raw: dict[str, Any]) -> bool:
+    """A ZenML run config (`parameters:`, or a top-level key that is no run config section), not a bare RunConfig."""
+    return "parameters" in raw or bool(set(raw) - _RUN_SECTIONS)
+
+
+def zenml_layout_problems(raw: dict[str, Any]) -> list[str]:
+    """Run config keys placed where ZenML reads its own keys: at the top level, or under ZenML's `model:`."""
+    belongs = "run config keys belong under parameters.config"
+    problems = [f"{key}: {belongs} (parameters.config.{key})" for key in raw if key in _RUN_SECTIONS - {"model"}]
+    model = raw.get("model")
+    if isinstance(model, dict):
+        for key in model:
+            if key in _MODEL_KEYS or key in _RUN_SECTIONS:
+                dest = f"parameters.config.model.{key}" if key in _MODEL_KEYS else f"parameters.config.{key}"
+                problems.append(
+                    f"model.{key}: {belongs} ({dest}); the top-level `model:` is ZenML's Model (name, description, "
+                    "version, ...)"
+                )
+    params = raw.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        problems.append(f"parameters: a mapping expected, got {type(params).__name__}")
+    elif params:
+        problems += [f"parameters.{key}: {belongs} (parameters.config.{key})" for key in params if key in _RUN_SECTIONS]
+    return problems
+
+
+def load_config(path: str | Path, zenml: bool | None = None) -> RunConfig:
     """Load a run config from a YAML file: either a bare RunConfig, or a ZenML run config whose
-    `parameters.config` holds it (so `zenml pipeline run -c` and `lmms` read the same file)."""
-    raw = yaml.safe_load(Path(path).read_text()) or {}
-    if "parameters" in raw:
-        raw = (raw.get("parameters") or {}).get("config") or {}
+    `parameters.config` holds it (so `zenml pipeline run -c` and `lmms` read the same file). `zenml=True`: the file
+    must be a ZenML run config (what `-c` takes); None: either, told apart by its top-level keys.
+
+    Every problem is reported at once, as `path: message` lines of a ConfigError (a ValueError)."""
+    raw = read_yaml(path)
+    if zenml or (zenml is None and is_zenml_layout(raw)):
+        problems = zenml_layout_problems(raw)
+        params = raw.get("parameters")
+        config = params.get("config") if isinstance(params, dict) else None
+        try:
+            cfg = parse_config(config, str(path))
+        except ConfigError as err:
+            raise ConfigError(str(path), problems + err.problems) from None
+        if problems:
+            raise ConfigError(str(path), problems)
+        return cfg
     return parse_config(raw, str(path))
 
 

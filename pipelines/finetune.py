@@ -4,11 +4,9 @@
 Run: `zenml pipeline run pipelines.finetune.finetune -c configs/demo.yaml`. The defaults are the demo.
 """
 
-from zenml import pipeline
-
 from components.config import RunConfig
 from components.data.prepare import dataset_fingerprint
-from pipelines.guards import require_schedulable_stack
+from pipelines.guards import checked_pipeline, require_schedulable_stack
 from steps.finetune import finetune as finetune_step
 from steps.merge_lora import merge_lora
 from steps.preprocess_media import preprocess_media
@@ -18,7 +16,7 @@ from steps.smoke_test import smoke_test
 from steps.validate_dataset import validate_dataset
 
 
-@pipeline(enable_cache=True)
+@checked_pipeline(enable_cache=True)
 def finetune(config: RunConfig = RunConfig()) -> None:
     require_schedulable_stack()
     dataset, _ = validate_dataset(config=config, data_fingerprint=dataset_fingerprint(config))

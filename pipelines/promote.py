@@ -4,14 +4,12 @@ Run: `zenml pipeline run pipelines.promote.promote -c configs/promote.yaml` (the
 `registry.alias`, i.e. the latest `candidate`).
 """
 
-from zenml import pipeline
-
 from components.config import RunConfig
-from pipelines.guards import require_schedulable_stack
+from pipelines.guards import checked_pipeline, require_schedulable_stack
 from steps.promote_model import promote_model
 
 
-@pipeline(enable_cache=False)
+@checked_pipeline(enable_cache=False)
 def promote(config: RunConfig = RunConfig(), version: int | None = None) -> None:
     require_schedulable_stack()
     promote_model(config=config, version=version)

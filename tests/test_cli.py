@@ -1,6 +1,13 @@
 import json
+import logging
+import os
 import shutil
+import subprocess
+import sys
+import warnings
 from pathlib import Path
+
+import pytest
 
 from components.cli import main
 
@@ -92,3 +99,107 @@ def test_validate_uses_the_configs_folders_for_its_own_data(tmp_path, capsys, mo
     config.write_text(f"data: {{train_path: {data}, image_folder: {good}}}\n")
     assert main(["validate", str(data), "--config", str(config)]) == 0
     assert f"resolved against images: {good}, videos: {tmp_path}" in capsys.readouterr().out
+
+
+README_ROW = {
+    "id": "1",
+    "image": "cat.png",
+    "conversations": [{"from": "human", "value": "<image>\nWhat is this?"}, {"from": "gpt", "value": "A cat."}],
+}
+
+
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("row.json", json.dumps(README_ROW).encode(), "top level must be a list of rows, got dict"),
+        ("bad.json", b'[{"id": 1,}]', "line 1 column 11: Expecting property name enclosed in double quotes"),
+        ("latin1.json", '[{"id": "caf\xe9"}]'.encode("latin-1"), "not UTF-8 (byte 12: invalid continuation byte)"),
+        ("missing.json", None, "no such file"),
+    ],
+)
+def test_validate_file_level_errors_are_one_line(tmp_path, capsys, monkeypatch, name, content, reason):
+    """The README's example row saved as a file, bad JSON, a bad encoding, a missing file: one line naming the file
+    and the reason, exit 1, no traceback (an exception escaping main would fail the test)."""
+    monkeypatch.chdir(ROOT)
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["validate", str(path)]) == 1
+    assert capsys.readouterr().err == f"{path}: {reason}\n"
+
+
+def test_validate_config_errors_are_path_message_lines(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    demo = (ROOT / "configs" / "demo.yaml").read_text()
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(demo.replace("epochs: 12", "epoch: 12").replace("num_frames: 4", "num_frames: 0"))
+    assert main(["validate", "example_data/train.json", "--config", str(typo)]) == 2
+    assert capsys.readouterr().err == (
+        f"Invalid config {typo}:\n"
+        "  data.num_frames: Input should be greater than or equal to 1 (got 0)\n"
+        "  train.epoch: unknown key (did you mean train.epochs?)\n"
+    )
+
+
+def test_sweep_only_unknown_name_fails(capsys):
+    """`lmms sweep --only` with a typo or a model id runs nothing and fails, listing the names it takes."""
+    assert main(["sweep", "--only", "nosuch,tiny-gemma3,qwen2_vl"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "--only nosuch: unknown"
+    assert err[1] == "--only tiny-gemma3: a model id (of family gemma3); --only takes family names and model types"
+    assert err[2].startswith("known family names: ") and "qwen2_vl" in err[2].split(": ")[1].split(", ")
+    assert err[3].startswith("known model types: ") and "qwen2_5_vl" in err[3].split(": ")[1].split(", ")
+    assert main(["sweep", "--only", "gema3"]) == 2
+    assert capsys.readouterr().err.startswith("--only gema3: unknown (did you mean gemma3 or gemma3n")
+
+
+def test_library_noise_filtered_not_ours():
+    """quiet_library_noise drops the listed library messages only: a transformers notice about a version already past
+    (one about a version to come stays), Great Expectations' INFO lines, libraries' FutureWarnings (ours stay)."""
+    from components.noise import quiet_library_noise
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    video = logging.getLogger("transformers.models.qwen2_vl.video_processing_qwen2_vl")
+    gx = logging.getLogger("great_expectations.data_context.types.base")
+    keep = Keep()
+    with warnings.catch_warnings(record=True) as caught:
+        quiet_library_noise()
+        quiet_library_noise()  # idempotent
+        for logger in (video, gx):
+            logger.addHandler(keep)
+        try:
+            video.warning("In v5.22 the capped behavior will become the default.")
+            video.warning("In v99.1 something will change.")
+            gx.setLevel(logging.INFO)  # what GX does on import
+            gx.info("Created temporary directory '/tmp/x' for ephemeral docs site")
+            gx.warning("a GX warning")
+        finally:
+            for logger in (video, gx):
+                logger.removeHandler(keep)
+        warnings.warn_explicit("old torch API", FutureWarning, "torch/x.py", 1, module="torch.x")
+        warnings.warn_explicit("our own", FutureWarning, "components/x.py", 1, module="components.x")
+    assert keep.messages == ["In v99.1 something will change.", "a GX warning"]
+    assert [str(w.message) for w in caught] == ["our own"]
+    assert sum(isinstance(f, type(video.filters[0])) for f in video.filters) == 1
+
+
+@pytest.mark.slow
+def test_lmms_validate_demo_is_quiet():
+    """`lmms validate` on the demo data prints its result and no library noise: not the transformers notice about
+    v5.22 (video rows), nor GX's INFO line, nor FutureWarnings."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    lmms = [sys.executable, "-c", "import sys; from components.cli import main; sys.exit(main())"]
+    proc = subprocess.run(
+        [*lmms, "validate", "example_data/train.json", "--config", "configs/demo.yaml"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "rows, all valid" in proc.stdout
+    assert proc.stderr == "", proc.stderr[-3000:]
