@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from peft import PeftModel
 
-from components.data.collator import adds_special_tokens
+from components.data.collator import adds_special_tokens, apply_template
 from components.models.loading import ModelRef
 
 
@@ -37,7 +37,7 @@ def generate(
     max_new_tokens: int = 32,
 ) -> str:
     """Greedy generation for one conversation whose last message is a user turn."""
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    text = apply_template(processor, messages, add_generation_prompt=True)
     kwargs: dict = {}
     if images:
         kwargs["images"] = [list(images)]
