@@ -35,7 +35,7 @@ from transformers.models.auto.configuration_auto import model_type_to_module_nam
 
 from components.artifacts import CheckpointMeta
 from components.config import DataConfig, TrainConfig
-from components.data.collator import IGNORE_INDEX, VLMCollator, stop_tokens
+from components.data.collator import IGNORE_INDEX, VLMCollator, apply_template, stop_tokens
 from components.data.validate import validate_samples
 from components.models.catalog import FAMILIES
 from components.models.family import Family
@@ -292,7 +292,7 @@ def check_labels(processor, batch: dict, rows: list[dict], stops: list[str]) -> 
             closing = got[len(answer) : len(got) - len(stop or "")]
             ok = stop is not None and got.startswith(answer) and _only_special(tok, closing)
             _check(ok, f"supervised run decodes to {got!r}, want {answer!r} + closing special tokens + one of {stops}")
-            prompt = processor.apply_chat_template(row["messages"][:k], tokenize=False, add_generation_prompt=True)
+            prompt = apply_template(processor, row["messages"][:k], add_generation_prompt=True)
             tail = prompt.rstrip()[-12:]
             before = tok.decode(ids[b, :s]).rstrip()
             _check(before.endswith(tail), f"run {got!r} does not follow the generation prompt (...{tail!r})")
