@@ -134,6 +134,8 @@ def test_sweep_cli_prints_pure_json(capsys, one_thread):
     assert out["summary"]["families_passed"] == 1 and out["summary"]["no_entry"] == 1
     statuses = {(r["model_type"], r["case"]): r["status"] for r in out["rows"]}
     real = "pass" if shared_root().is_dir() else "skip"
+    assert out["summary"]["architectures"] == 2  # the real case is a second run of llava, not an architecture
+    assert out["summary"]["real_cases"] == {"pass": [], "fail": [], "skip": []} | {real: ["llava"]}
     assert statuses == {("llava", "bpe"): "pass", ("llava", "real"): real, ("fuyu", "bpe"): "no-entry"}
 
 
