@@ -75,6 +75,11 @@ REAL_VOCABS: dict[str, RealVocab] = {
     ),
     "llava": RealVocab("llama2_spm", "llava_1_5", LLAVA_HF_IDS),
     "llava_next": RealVocab("mistral_v1_spm", "llava_next_mistral", LLAVA_HF_IDS),
+    # LLaVA-NeXT-Video-7B-hf: <video> 32000, <image> 32001 (shared/tokenizers/llama2_spm/SOURCE.md checks them against
+    # the transformers processor test); no real template collected (many differing hub revisions)
+    "llava_next_video": RealVocab("llama2_spm", None, {"<video>": 32000, "<image>": 32001}),
+    # Video-LLaVA-7B-hf: <image> 32000, <video> 32001 (its config's image/video_token_index); no real template collected
+    "video_llava": RealVocab("llama2_spm", None, {"<image>": 32000, "<video>": 32001}),
     "idefics2": RealVocab(
         "mistral_v1_spm",
         "idefics2",
