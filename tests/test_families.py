@@ -207,3 +207,35 @@ def test_real_case_skips_without_shared_and_ci_fails(monkeypatch, tmp_path):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="../shared not found"):
         require_shared()
+
+
+# Token ids SOURCE.md (../shared/tokenizers/<name>/SOURCE.md) records for the real tokenizers, with the family tokens
+# added: our remapping (placeholders renamed, tokens appended) must leave them exactly so.
+SOURCE_IDS = {
+    "qwen2_vl": ("<|im_start|>user\nHi<|im_end|>\n", [151644, 872, 198, 13048, 151645, 198]),
+    "llava_next_video": (
+        "USER: <video>\nWhat is shown in this video? ASSISTANT:",
+        [1, 3148, 1001, 29901, 29871, 32000, 13, 5618, 338, 4318, 297, 445, 4863, 29973, 319, 1799, 9047, 13566, 29901],
+    ),
+    "mistral3": (
+        "USER: [IMG][IMG][IMG][IMG_BREAK][IMG][IMG][IMG][IMG_END]\nWhat's the content of the image? ASSISTANT:",
+        [1, 21510, 1058, 1032, 10, 10, 10, 12, 10, 10, 10, 13, 1010, 7493, 1681, 1278, 4701, 1307, 1278, 3937, 1063]
+        + [1349, 4290, 16002, 41150, 1058],
+    ),
+    "gemma3": (
+        "<start_of_turn>user\n<start_of_image>What is this?<end_of_turn>\n<start_of_turn>model\nA cat.<end_of_turn>\n",
+        [105, 2364, 107, 255999, 3689, 563, 672, 236881, 106, 107, 105, 4368, 107, 236776, 5866, 236761, 106, 107],
+    ),
+    "mllama": ("<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", [128006, 882, 128007, 271, 13347, 128009]),
+}
+
+
+@pytest.mark.parametrize("family", sorted(SOURCE_IDS))
+def test_real_tokenizer_keeps_the_source_ids(family):
+    from components.models.tiny.real import real_tokenizer
+
+    require_shared()
+    text, ids = SOURCE_IDS[family]
+    tok = real_tokenizer(spec_for(family), REAL_VOCABS[family])
+    add_special = family in ("llava_next_video", "mistral3")  # the checked ids start with BOS
+    assert tok(text, add_special_tokens=add_special)["input_ids"] == ids
