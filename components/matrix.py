@@ -36,12 +36,13 @@ from transformers.models.auto.configuration_auto import model_type_to_module_nam
 
 from components.artifacts import CheckpointMeta
 from components.config import DataConfig, TrainConfig
-from components.data.collator import IGNORE_INDEX, VLMCollator, stop_tokens
+from components.data.collator import IGNORE_INDEX, VLMCollator, apply_template, stop_tokens
 from components.data.validate import validate_samples
 from components.models.catalog import FAMILIES
 from components.models.family import Family
 from components.models.loading import load_model, load_processor, upstream_bugs
-from components.models.tiny.build import build_tiny, recipe_for
+from components.models.tiny.build import build_tiny, recipe_for, tokenizer_and_template
+from components.models.tiny.real import REAL_VOCABS, shared_root
 from components.release.inference import generate, load_for_inference
 from components.release.merge import merge_checkpoint
 from components.train.loss import chunked_loss_applies, model_loss
@@ -76,6 +77,8 @@ class MatrixResult:
     reason: str = ""
     seconds: float = 0.0  # the stages' (one-off imports left out: `run_matrix`)
     setup_seconds: float = 0.0  # untimed: warm-up run, module imports, temporary files
+    tokenizer: str = ""  # what the checkpoint was built on: "trained BPE" or shared/tokenizers/<name>
+    template: str = ""  # its chat template: ours (tiny/templates/...) or the real one (shared/chat_templates/...)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -293,7 +296,7 @@ def check_labels(processor, batch: dict, rows: list[dict], stops: list[str]) -> 
             closing = got[len(answer) : len(got) - len(stop or "")]
             ok = stop is not None and got.startswith(answer) and _only_special(tok, closing)
             _check(ok, f"supervised run decodes to {got!r}, want {answer!r} + closing special tokens + one of {stops}")
-            prompt = processor.apply_chat_template(row["messages"][:k], tokenize=False, add_generation_prompt=True)
+            prompt = apply_template(processor, row["messages"][:k], add_generation_prompt=True)
             tail = prompt.rstrip()[-12:]
             before = tok.decode(ids[b, :s]).rstrip()
             _check(before.endswith(tail), f"run {got!r} does not follow the generation prompt (...{tail!r})")
@@ -666,9 +669,14 @@ _warmed = False
 
 
 def run_matrix(
-    family: str, workdir: Path | None = None, build: Callable[[], Path] | None = None, warm_up: bool = True
+    family: str,
+    workdir: Path | None = None,
+    build: Callable[[], Path] | None = None,
+    warm_up: bool = True,
+    vocab: str | None = None,
 ) -> MatrixResult:
-    """Run every stage for `family`; the first failing stage ends the run with its reason.
+    """Run every stage for `family`; the first failing stage ends the run with its reason. `vocab`: build the tiny
+    checkpoint on that real tokenizer of ../shared/tokenizers with the family's real template (REAL_VOCABS).
 
     Stage seconds leave out one-off import costs, so that they compare across families and across runs: the first run
     in a process is preceded by an untimed run of the same family (it pays the process's lazy imports and first calls:
@@ -677,11 +685,12 @@ def run_matrix(
     stage seconds; `setup_seconds` what was left out."""
     global _warmed
     fam = FAMILIES[family]
-    build = build or (lambda: build_tiny(family))
+    build = build or (lambda: build_tiny(family, vocab=vocab))
     t0 = time.perf_counter()
     if warm_up and not _warmed:
         _warmed = run_matrix(family, build=build, warm_up=False).passed  # else the next family's run warms up
     result = MatrixResult(family, ",".join(fam.model_types))
+    result.tokenizer, result.template = tokenizer_and_template(family, vocab)
     with tempfile.TemporaryDirectory(prefix=f"matrix-{family}-") as tmp:
         m = Matrix(fam, Path(workdir or tmp), build)
         for name in Matrix.STAGES:
@@ -759,7 +768,46 @@ def sweep(only: list[str] | None = None, progress: Callable[[dict], None] | None
                 "setup_seconds": round(res.setup_seconds, 2),
                 "stages": [asdict(s) for s in res.stages],
             }
-        rows.append(row)
-        if progress:
-            progress(row)
+        cases = [row]
+        if fam is not None and row.get("stages") is not None and fam.name in REAL_VOCABS:
+            cases.append(real_case(fam.name, {k: row[k] for k in ("model_type", "architecture", "family")}))
+        for case in cases:
+            case.setdefault("case", "bpe")
+            case.setdefault("tokenizer", None)
+            case.setdefault("template", None)
+            if fam is not None and recipe_for(fam.name) is not None and case["tokenizer"] is None:
+                case["tokenizer"], case["template"] = tokenizer_and_template(fam.name)
+            rows.append(case)
+            if progress:
+                progress(case)
     return rows
+
+
+def shared_missing(family: str) -> str:
+    """Why the family's real-vocabulary case cannot run here ("" when it can): ../shared or its files absent."""
+    missing = REAL_VOCABS[family].missing()
+    if not missing:
+        return ""
+    return (
+        f"real-vocabulary files not found ({', '.join(map(str, missing))}); ../shared is {shared_root()} (LMMS_SHARED)"
+    )
+
+
+def real_case(family: str, row: dict) -> dict:
+    """The sweep row of `family` run again on its real tokenizer and template (components/models/tiny/real.py):
+    `skip` with the reason where ../shared is absent."""
+    vocab = REAL_VOCABS[family].tokenizer
+    row = dict(row, case="real")
+    row["tokenizer"], row["template"] = tokenizer_and_template(family, vocab)
+    why = shared_missing(family)
+    if why:
+        return row | {"status": "skip", "reason": why}
+    res = run_matrix(family, vocab=vocab)
+    return row | {
+        "status": "pass" if res.passed else "fail",
+        "reason": res.reason,
+        "traceback": next((s.traceback for s in res.stages if not s.ok), ""),
+        "seconds": round(res.seconds, 2),
+        "setup_seconds": round(res.setup_seconds, 2),
+        "stages": [asdict(s) for s in res.stages],
+    }

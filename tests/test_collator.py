@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from transformers import GenerationConfig
 
 from components.artifacts import Sample
 from components.data.batching import pad_cat, pad_id
@@ -25,6 +26,7 @@ from components.data.collator import (
     adds_special_tokens,
     render,
     render_sequences,
+    stop_tokens,
 )
 from components.data.rows import to_messages
 from components.matrix import supervised_runs as runs
@@ -315,7 +317,7 @@ class TemplateOnlyProcessor:
     """Just enough of a processor for `render`: the chat template rendered the way transformers renders it."""
 
     def __init__(self, spec: dict, **template_kwargs):
-        self.template, self.kwargs = spec["chat_template"], template_kwargs
+        self.chat_template, self.kwargs = spec["chat_template"], template_kwargs
         st = spec["special_tokens"]
         self.tokenizer = SimpleNamespace(bos_token=st.get("bos"), eos_token=st.get("eos"))
 
@@ -324,7 +326,7 @@ class TemplateOnlyProcessor:
 
         (text,), _ = render_jinja_template(
             [messages],
-            chat_template=self.template,
+            chat_template=self.chat_template,
             add_generation_prompt=add_generation_prompt,
             bos_token=self.tokenizer.bos_token or "",
             eos_token=self.tokenizer.eos_token or "",
@@ -354,8 +356,38 @@ def test_real_template_table_covers_the_folder():
     assert {p.stem for p in TEMPLATES.glob("*.json")} == {name for name, _ in REAL_TEMPLATE_TABLE}
 
 
-@pytest.mark.parametrize("case", STRING_CASES)
-@pytest.mark.parametrize("name,variant", sorted(REAL_TEMPLATE_TABLE))
+# Templates of families that take video, and the placeholder each writes for a video part.
+VIDEO_TEMPLATES = {
+    "gemma4": "<|video|>",
+    "internvl3_hf": "<video>",
+    "llava_onevision": "<video>",
+    "qwen2_5_vl": "<|video_pad|>",
+    "qwen2_vl": "<|video_pad|>",
+    "qwen3_5": "<|video_pad|>",
+    "qwen3_vl": "<|video_pad|>",
+}
+REPR_LEAKS = ("{'type'", '{"type"', "'text': ")  # our content objects written as Python or JSON text
+
+
+def user_texts(messages: list[dict]) -> list[str]:
+    """The text of every non-assistant message part: all of it must appear in the rendering."""
+    out = []
+    for m in messages:
+        if m["role"] != "assistant":
+            parts = m["content"] if isinstance(m["content"], list) else [{"type": "text", "text": m["content"]}]
+            out += [p["text"] for p in parts if p["type"] == "text"]
+    return out
+
+
+@pytest.mark.parametrize(
+    "name,variant,case",
+    [
+        (name, variant, case)
+        for name, variant in sorted(REAL_TEMPLATE_TABLE)
+        for case in [*STRING_CASES, "video"]
+        if case != "video" or name in VIDEO_TEMPLATES
+    ],
+)
 def test_real_template_prefix_diff(name, variant, case):
     spec = read_template(name)
     expect = REAL_TEMPLATE_TABLE[(name, variant)]
@@ -366,6 +398,12 @@ def test_real_template_prefix_diff(name, variant, case):
     row = make_row(**CASES[case])
     messages = string_content(row["messages"]) if name == "phi4_multimodal" else row["messages"]
     seqs = render_sequences(processor, messages, stops)
+    for seq in seqs:  # our message building, rendered: no content object written as text
+        assert not [leak for leak in REPR_LEAKS if leak in seq.text], seq.text
+    for text in user_texts(messages):  # every user / system text is in the rendering, as text
+        assert text.strip() in seqs[-1].text, (text, seqs[-1].text)
+    if case == "video":
+        assert VIDEO_TEMPLATES[name] in seqs[-1].text, seqs[-1].text
     got = [seq.text[s:e] for seq in seqs for s, e in seq.spans]
     assert got == [expect.get("lead", "") + a + expect["end"] for a in answers(row)]
     n_turns = len(answers(row))
@@ -425,3 +463,39 @@ def test_special_tokens_added_unless_the_template_wrote_bos():
     tok = SimpleNamespace(bos_token="<s>")
     assert not adds_special_tokens(tok, "<s>[INST] hi") and adds_special_tokens(tok, "[INST] hi")
     assert adds_special_tokens(SimpleNamespace(bos_token=None), "<s>hi")
+
+
+def test_gemma4_system_message_trains_on_its_text(load, tiny_path):
+    """Gemma 4's real template writes a system message as `messages[0]['content'] | trim`: list content would become
+    the text "[{'type': 'text', 'text': 'Be brief.'}]". The template's content shape is probed, so the system message
+    goes in as a string and the model sees `Be brief.` as text, while the answer is still exactly supervised."""
+    spec = read_template("gemma4")
+    processor = load("gemma4", spec["chat_template"])
+    tok = processor.tokenizer
+    row = make_row([("user", "<image>\nWhat colour?"), ("assistant", "red")], images=1, system="Be brief.")
+    assert row["messages"][0]["content"] == [{"type": "text", "text": "Be brief."}]  # our rows: list content
+    stops = stop_tokens(processor, GenerationConfig.from_pretrained(tiny_path("gemma4")))  # as training passes them
+    batch = VLMCollator(processor, stops)([row])
+    text = tok.decode(batch["input_ids"][0])
+    assert "<|turn>system\nBe brief.<turn|>" in text and "{'type'" not in text
+    (span,) = runs(batch["labels"][0] != IGNORE_INDEX)
+    assert tok.decode(batch["input_ids"][0, span[0] : span[1]]) == "red<turn|>"
+
+
+def test_template_content_shape_is_probed_not_named():
+    """Which roles take plain-string content is read off the template: none for Qwen2-VL's, the system role for Gemma 4
+    and Llama 3.2 Vision's long template, every role for Phi-4's (string content only), where a text-only row in our
+    list form renders as text and a row with an image is refused with the reason."""
+    from components.data.collator import apply_template, string_content_roles
+
+    def roles(name: str) -> set[str]:
+        return set(string_content_roles(TemplateOnlyProcessor(read_template(name))))
+
+    assert roles("qwen2_vl") == set() and roles("gemma3") == set()
+    assert roles("gemma4") == {"system"} and roles("mllama_long") == {"system"}
+    assert roles("phi4_multimodal") == {"system", "user", "assistant"}
+    phi4 = TemplateOnlyProcessor(read_template("phi4_multimodal"))
+    text = apply_template(phi4, make_row(**CASES["text_only"])["messages"])
+    assert text == "<|user|>What is two plus two?<|end|><|assistant|>four<|end|><|endoftext|>"
+    with pytest.raises(TemplateError, match="message 0: .* user content as a plain string.* image"):
+        apply_template(phi4, make_row(**CASES["single"])["messages"])

@@ -15,6 +15,7 @@ expansion unchanged). Every span is verified token by token; anything that does 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -69,6 +70,94 @@ def checkpoint_stop_tokens(
     return stop_tokens(processor, gen)
 
 
+# How a chat template reads `content` is a property of the template: most render HF list content (text and media
+# parts), some render a role's content as a plain string (Gemma 4 and Llama 3.2 Vision's long template write a system
+# message as `messages[0]['content'] | trim`, which turns list content into its Python repr). A probe conversation
+# with list content tells which roles those are; their text-only messages are then given as plain strings.
+PROBE_ROLES = ("system", "user", "assistant")
+_string_roles: dict[str, frozenset[str]] = {}
+
+
+def _probe_text(role: str) -> str:
+    return f"lmms probe {role} text"
+
+
+def _probe(processor, roles: Sequence[str], as_list: bool) -> str:
+    def content(role: str):
+        text = _probe_text(role)
+        return [{"type": "text", "text": text}] if as_list else text
+
+    msgs = [{"role": r, "content": content(r)} for r in roles]
+    return processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=False)
+
+
+def _renders_text(rendered: str, role: str) -> bool:
+    text = _probe_text(role)
+    return text in rendered and repr(text) not in rendered
+
+
+def string_content_roles(processor) -> frozenset[str]:
+    """The roles whose list content the processor's chat template does not render as text (it writes the list's
+    repr, or nothing), where plain-string content does render: found once per template by rendering a probe
+    conversation (with a system message where the template takes one) both ways."""
+    template = getattr(processor, "chat_template", None)
+    key = template if isinstance(template, str) else None  # cached by the template's text
+    if key is not None and key in _string_roles:
+        return _string_roles[key]
+    found: frozenset[str] = frozenset()
+    for roles in (PROBE_ROLES, PROBE_ROLES[1:]):
+        try:
+            as_list = _probe(processor, roles, as_list=True)
+        except Exception:  # noqa: BLE001 - a template may refuse list content outright (it reads strings only)
+            as_list = ""
+        try:
+            as_str = _probe(processor, roles, as_list=False)
+        except Exception:  # noqa: BLE001 - or a system message, or string content: try the next probe
+            as_str = ""
+        if as_list or as_str:
+            found = frozenset(r for r in roles if not _renders_text(as_list, r) and _renders_text(as_str, r))
+            break
+    if key is not None:
+        _string_roles[key] = found
+    return found
+
+
+def template_messages(processor, messages: list[dict]) -> list[dict]:
+    """`messages` in the shape the processor's chat template reads: a text-only message of a role whose list content
+    the template does not render (string_content_roles) becomes plain-string content. A message with media in such a
+    role cannot be rendered faithfully: TemplateError. Training, validation and inference all render through here."""
+    roles = string_content_roles(processor)
+    if not roles:
+        return messages
+    out = []
+    for k, m in enumerate(messages):
+        content = m.get("content")
+        if m.get("role") in roles and isinstance(content, list):
+            if any(p.get("type") != "text" for p in content):
+                kinds = sorted({p.get("type") for p in content if p.get("type") != "text"})
+                raise TemplateError(
+                    f"message {k}: the chat template renders {m['role']} content as a plain string, so a "
+                    f"{m['role']} message with {'/'.join(map(str, kinds))} cannot be rendered"
+                )
+            m = dict(m, content="".join(p.get("text", "") for p in content))
+        out.append(m)
+    return out
+
+
+def apply_template(processor, messages: list[dict], add_generation_prompt: bool = False) -> str:
+    """The processor's chat template rendered on `messages` in the content shape it reads (template_messages); raises
+    TemplateError where the rendering still holds the Python repr of one of our content parts."""
+    text = processor.apply_chat_template(
+        template_messages(processor, messages), tokenize=False, add_generation_prompt=add_generation_prompt
+    )
+    for k, m in enumerate(messages):
+        parts = m.get("content") if isinstance(m.get("content"), list) else []
+        for part in parts:
+            if repr(part) in text or json.dumps(part) in text:
+                raise TemplateError(f"message {k}: the chat template renders the content object {part!r} as text")
+    return text
+
+
 def _common_prefix(a: str, b: str) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -89,7 +178,7 @@ def render_sequences(processor, messages: list[dict], stops: Sequence[str]) -> l
     """
 
     def tmpl(msgs, gen):
-        return processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
+        return apply_template(processor, msgs, gen)
 
     eos = processor.tokenizer.eos_token
     assistant = [k for k, m in enumerate(messages) if m["role"] == "assistant"]

@@ -19,7 +19,7 @@ from mlflow.models import Model
 from peft import PeftModel
 
 from components.config import cache_root
-from components.data.collator import adds_special_tokens, inference_prompt
+from components.data.collator import adds_special_tokens, apply_template, inference_prompt
 from components.models.loading import ModelRef
 from components.release.registry import absolute_uri, default_tracking_uri
 
@@ -116,7 +116,7 @@ def generate(
     max_new_tokens: int = 32,
 ) -> str:
     """Greedy generation for one conversation whose last message is a user turn."""
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    text = apply_template(processor, messages, add_generation_prompt=True)
     text = inference_prompt(processor.tokenizer, text)
     kwargs: dict = {}
     if images:

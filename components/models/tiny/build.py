@@ -24,8 +24,10 @@ from transformers import AutoConfig
 
 from components.config import cache_root
 from components.models.catalog import FAMILIES
+from components.models.tiny import real as real_module
 from components.models.tiny import spec as spec_module
 from components.models.tiny import tokenizer as tokenizer_module
+from components.models.tiny.real import REAL_VOCABS, RealVocab, real_tokenizer
 from components.models.tiny.spec import TinySpec
 from components.models.tiny.tokenizer import train_tokenizer
 
@@ -50,12 +52,30 @@ def spec_for(family: str) -> TinySpec | None:
         return None
 
 
-def recipe_for(family: str) -> Callable[[Path], None] | None:
-    """How to build the family's tiny checkpoint from its spec; None where it has none."""
+def recipe_for(family: str, vocab: str | None = None) -> Callable[[Path], None] | None:
+    """How to build the family's tiny checkpoint from its spec (on the real vocabulary `vocab`: a tokenizer in
+    ../shared/tokenizers, see real.REAL_VOCABS); None where it has none."""
     spec = spec_for(family)
     if spec is None or family not in FAMILIES:
         return None
-    return lambda out: build_from_spec(FAMILIES[family].auto_class, spec, out)
+    real = real_vocab(family, vocab)
+    return lambda out: build_from_spec(FAMILIES[family].auto_class, spec, out, real)
+
+
+def real_vocab(family: str, vocab: str | None) -> RealVocab | None:
+    """The family's REAL_VOCABS entry for the shared tokenizer `vocab` (None: the trained BPE); raises where the family
+    has no such entry or the shared files are missing."""
+    if vocab is None:
+        return None
+    real = REAL_VOCABS.get(family)
+    if real is None or real.tokenizer != vocab:
+        have = real.tokenizer if real else "none"
+        raise ValueError(
+            f"family {family!r} has no real-vocabulary build on {vocab!r} (components/models/tiny/real.py: {have})"
+        )
+    if real.missing():
+        raise FileNotFoundError(f"shared files missing for {family} on {vocab}: {[str(p) for p in real.missing()]}")
+    return real
 
 
 def _shrunk(values: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any]:
@@ -132,9 +152,12 @@ def tiny_config(spec: TinySpec, tok):
     return cls(**values)
 
 
-def tiny_model(spec: TinySpec, auto_class: str = "AutoModelForImageTextToText"):
-    """(random model, tokenizer) of a spec, in memory."""
-    tok = train_tokenizer(spec.tokens, spec.specials, spec.add_bos, spec.last_tokens)
+def tiny_model(spec: TinySpec, auto_class: str = "AutoModelForImageTextToText", real: RealVocab | None = None):
+    """(random model, tokenizer) of a spec, in memory: on the trained BPE, or on a real vocabulary."""
+    if real is None:
+        tok = train_tokenizer(spec.tokens, spec.specials, spec.add_bos, spec.last_tokens)
+    else:
+        tok = real_tokenizer(spec, real)
     model = getattr(transformers, auto_class).from_config(tiny_config(spec, tok))
     if spec.after_init is not None:
         with torch.no_grad():
@@ -142,13 +165,13 @@ def tiny_model(spec: TinySpec, auto_class: str = "AutoModelForImageTextToText"):
     return model, tok
 
 
-def build_from_spec(auto_class: str, spec: TinySpec, out: Path) -> None:
-    model, tok = tiny_model(spec, auto_class)
+def build_from_spec(auto_class: str, spec: TinySpec, out: Path, real: RealVocab | None = None) -> None:
+    model, tok = tiny_model(spec, auto_class, real)
     eos = [tok.convert_tokens_to_ids(t) for t in spec.generation_eos] or [tok.eos_token_id]
     gen = model.generation_config
     gen.eos_token_id, gen.pad_token_id, gen.bos_token_id = eos, tok.pad_token_id, tok.bos_token_id
     parts = {name: getattr(transformers, cls)(**kwargs) for name, (cls, kwargs) in spec.parts.items()}
-    template = (TEMPLATES / f"{spec.template}.jinja").read_text()
+    template = (real and real.chat_template()) or (TEMPLATES / f"{spec.template}.jinja").read_text()
     processor = getattr(transformers, spec.processor)(
         tokenizer=tok, chat_template=template, **parts, **spec.processor_kwargs
     )
@@ -167,29 +190,46 @@ def _spec_modules(family: str) -> list:
     return out
 
 
-def _sources(family: str) -> str:
-    """Everything that decides the checkpoint: this builder, the spec modules and the template."""
-    mods = [sys.modules[__name__], spec_module, tokenizer_module, *_spec_modules(family)]
-    return (TEMPLATES / f"{spec_for(family).template}.jinja").read_text() + "".join(map(inspect.getsource, mods))
+def _sources(family: str, real: RealVocab | None = None) -> str:
+    """Everything that decides the checkpoint: this builder, the spec modules and the template; on a real vocabulary
+    also the shared tokenizer's and template's files (by content)."""
+    mods = [sys.modules[__name__], spec_module, tokenizer_module, real_module, *_spec_modules(family)]
+    text = (TEMPLATES / f"{spec_for(family).template}.jinja").read_text() + "".join(map(inspect.getsource, mods))
+    if real is not None:
+        text += "".join(f"{p.name}:{hashlib.sha256(p.read_bytes()).hexdigest()}" for p in real.files())
+    return text
 
 
-def build_tiny(family: str, seed: int = 0, root: Path | None = None) -> Path:
-    """Build (or reuse) the tiny checkpoint of `family`; returns its directory."""
-    recipe = recipe_for(family)
+def build_tiny(family: str, seed: int = 0, root: Path | None = None, vocab: str | None = None) -> Path:
+    """Build (or reuse) the tiny checkpoint of `family` (on the shared real tokenizer `vocab` and the family's real
+    template where one is given); returns its directory."""
+    recipe = recipe_for(family, vocab)
     if recipe is None:
         raise ValueError(f"No tiny spec for family {family!r} (components/models/tiny/specs/{family}.py)")
-    stamp = f"{family}-{seed}-{transformers.__version__}-{_sources(family)}"
+    stamp = f"{family}-{seed}-{transformers.__version__}-{_sources(family, real_vocab(family, vocab))}"
     key = hashlib.sha256(stamp.encode()).hexdigest()[:12]
-    out = (root or cache_root()) / "tiny" / f"{family}-{key}"
+    name = family if vocab is None else f"{family}-{vocab}"
+    out = (root or cache_root()) / "tiny" / f"{name}-{key}"
     if (out / "config.json").exists() and (out / ".complete").exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{family}-"))
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{name}-"))
     torch.manual_seed(seed)
     recipe(tmp)
-    (tmp / ".complete").write_text(json.dumps({"family": family, "seed": seed}))
+    (tmp / ".complete").write_text(json.dumps({"family": family, "seed": seed, "vocab": vocab}))
     try:
         tmp.rename(out)
     except OSError:  # another process finished first
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def tokenizer_and_template(family: str, vocab: str | None = None) -> tuple[str, str]:
+    """What a tiny checkpoint of `family` is built on: the tokenizer (the trained BPE, or shared/tokenizers/<vocab>)
+    and the chat template (ours, or the real one in shared/chat_templates), as sweep rows and MatrixResult name them."""
+    ours = f"tiny/templates/{spec_for(family).template}.jinja"
+    real = REAL_VOCABS.get(family) if vocab is not None else None
+    if real is None:
+        return "trained BPE", ours
+    template = f"shared/chat_templates/{real.template}.json" if real.template else ours
+    return f"shared/tokenizers/{real.tokenizer}", template
