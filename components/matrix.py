@@ -570,10 +570,11 @@ class Matrix:
         _check(not unchanged, f"trained parameters unchanged: {unchanged[:5]} (of {len(trainable)})")
         note = f"; unused by the model's forward: {unused}" if unused else ""
         self.model.train()
-        # memorise only what `generate` checks: the fewer tokens, the fewer and cheaper the steps (Phi-4-multimodal)
+        # memorise only what `generate` checks (the fewer tokens, the fewer and cheaper the steps: Phi-4-multimodal),
+        # each row alone as `generate` sees it (Mllama skips its cross-attention layers for a batch without images)
         rows = matrix_rows(self.fam)
-        checked = self.collator([rows[k] for k in GENERATE_CHECKS if k in rows])
-        steps, margin, loss = memorise(self.model, [_to_model(checked, self.model)], opt)
+        checked = [_to_model(self.collator([rows[k]]), self.model) for k in GENERATE_CHECKS if k in rows]
+        steps, margin, loss = memorise(self.model, checked, opt)
         self.model.eval()
         return (
             f"loss {losses[0]:.3f} -> {final:.3f}; trainable tensors {parts}{note}; "
