@@ -37,6 +37,7 @@ PYFUNC_REQUIREMENTS = (
     "numpy",
     "pandas",
     "pydantic",
+    "pydantic_core",  # components/config.py imports it directly
     "PyYAML",
     "jinja2",
 )

@@ -227,7 +227,10 @@ def build_tiny(family: str, seed: int = 0, root: Path | None = None, vocab: str 
 def tokenizer_and_template(family: str, vocab: str | None = None) -> tuple[str, str]:
     """What a tiny checkpoint of `family` is built on: the tokenizer (the trained BPE, or shared/tokenizers/<vocab>)
     and the chat template (ours, or the real one in shared/chat_templates), as sweep rows and MatrixResult name them."""
-    ours = f"tiny/templates/{spec_for(family).template}.jinja"
+    spec = spec_for(family)
+    if spec is None:  # a checkpoint built by the caller (a runtime-registered family: tests/test_remote_code.py)
+        return "(given checkpoint)", "(given checkpoint)"
+    ours = f"tiny/templates/{spec.template}.jinja"
     real = REAL_VOCABS.get(family) if vocab is not None else None
     if real is None:
         return "trained BPE", ours
