@@ -32,6 +32,7 @@ from components.config import RunConfig
 from components.release.inference import checkpoint_dir
 from components.release.registry import absolute_uri, aliases, default_tracking_uri, registry_client
 from components.release.summary import RunSummary, example_row, summary_lines
+from steps import stack_tracking_uri
 
 
 def pid_alive(pid: int) -> bool:
@@ -78,15 +79,6 @@ def check_runs(client: Any, runs: list, host: str, alive: Callable[[int], bool] 
         start = run.start_time.strftime("%Y-%m-%d %H:%M") if run.start_time else ""
         rows.append({"name": run.name, "status": status, "start": start, "note": note})
     return rows
-
-
-def stack_tracking_uri() -> str | None:
-    """The active stack's MLflow experiment tracker's URI (its credentials configured), if it has one."""
-    tracker = Client().active_stack.experiment_tracker
-    if tracker is None or tracker.flavor != "mlflow":
-        return None
-    tracker.configure_mlflow()
-    return tracker.get_tracking_uri()
 
 
 def _output(run, step: str, name: str):

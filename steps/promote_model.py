@@ -8,6 +8,7 @@ from zenml.logger import get_logger
 from components.config import RunConfig
 from components.release.promote import promote
 from components.release.registry import registry_client
+from steps import with_stack_tracking_uri
 
 logger = get_logger(__name__)
 
@@ -33,7 +34,7 @@ def promote_model(
 ) -> Annotated[dict, "promotion"]:
     """Promote the candidate to `champion` if it beats the current one (see components/release/promote.py); the ZenML
     Model stage follows: production for a new champion (the old one is archived), archived for a rejected candidate."""
-    config = _with_stack_tracking_uri(config)
+    config = with_stack_tracking_uri(config)
     client = registry_client(config)
     name = config.registry.model_name
     if registered is not None:
@@ -61,12 +62,3 @@ def promote_model(
         zmv.set_stage(stage, force=True)
         log_metadata(metadata={"promotion": metadata}, model_version_id=zmv.id)
     return decision
-
-
-def _with_stack_tracking_uri(config: RunConfig) -> RunConfig:
-    tracker = Client().active_stack.experiment_tracker
-    if config.registry.tracking_uri is None and tracker is not None and tracker.flavor == "mlflow":
-        tracker.configure_mlflow()  # credentials of a remote MLflow (env vars), as its own steps get them
-        config = config.model_copy(deep=True)
-        config.registry.tracking_uri = tracker.get_tracking_uri()
-    return config
