@@ -12,6 +12,7 @@ from components.train.launch import launch_training
 from components.train.recipe import loss_curve_png
 from components.train.resume import run_dir
 from steps import LIBRARY_CACHE
+from steps.process import record_process
 
 
 @step(cache_policy=LIBRARY_CACHE)
@@ -21,6 +22,7 @@ def finetune(
     """HF Trainer + PEFT on the cached media, in one or several processes (`train.distributed`); returns the final
     model or adapter with its processor. A retry of this step resumes from the last complete checkpoint in the
     run directory (`steps.finetune.retry` in the YAML)."""
+    record_process()  # the step that runs when earlier ones are cached records it too
     model = ModelRef.from_config(config.model)
     out_dir = run_dir(config, dataset.content_hash(), model.path).absolute()
     result = launch_training(config, model, dataset, media_cache, out_dir)

@@ -8,12 +8,14 @@ from components.artifacts import MediaCache, PreparedDataset
 from components.config import RunConfig, cache_root
 from components.data.media_cache import MediaSettings, preprocess_samples
 from steps import LIBRARY_CACHE
+from steps.process import record_process
 
 
 @step(cache_policy=LIBRARY_CACHE)
 def preprocess_media(config: RunConfig, dataset: PreparedDataset) -> Annotated[MediaCache, "media_cache"]:
     """Decode and resize every distinct media file once (per row settings: `max_frames`, or what validation shrank
     the row to) into a content-addressed cache that training reads; a second run or another config only hits."""
+    record_process()  # the step that runs when earlier ones are cached records it too
     d = config.data
     settings = MediaSettings.from_config(d)
     cache_dir = Path(cache_root()) / "media"

@@ -10,6 +10,7 @@ from components.data.prepare import cached_loaders, cached_rows
 from components.release.smoke import smoke_html
 from components.release.smoke import smoke_test as run_smoke
 from steps import LIBRARY_CACHE
+from steps.process import record_process
 
 
 @step(cache_policy=LIBRARY_CACHE)
@@ -17,6 +18,7 @@ def smoke_test(
     config: RunConfig, model: Checkpoint, dataset: PreparedDataset, media_cache: MediaCache
 ) -> tuple[Annotated[dict, "smoke_metrics"], Annotated[HTMLString, "smoke_report"]]:
     """Generate on held-out rows; exact-match accuracy overall and per task as metadata, plus an HTML report."""
+    record_process()  # the step that runs when earlier ones are cached records it too
     load_image, load_video = cached_loaders(media_cache)
     metrics, records = run_smoke(
         model.path,

@@ -23,6 +23,7 @@ from components.train.recipe import RowsDataset
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "example_data" / "train.json"
+EVAL = ROOT / "example_data" / "eval.json"
 # The first 40 rows of the example data hold every shape it has: one image, several images, video, text only, system
 # prompts, multi-turn image and video rows (asserted in test_first_rows_cover_every_shape).
 FIRST = 40
@@ -138,12 +139,13 @@ def test_labels_refuses_invalid_data_naming_the_row(monkeypatch, tmp_path, capsy
 
 @pytest.fixture(scope="module")
 def example_rows(tmp_path_factory):
-    """(run config, the first FIRST example rows as samples, their media cache) as the pipeline prepares them: the
-    demo config's data settings, every row's media preprocessed once into a media cache (preprocess_media)."""
+    """(run config, every example row (train and eval) as samples, their media cache) as the pipeline prepares them:
+    the demo config's data settings, every row's media preprocessed once into a media cache (preprocess_media)."""
     cfg = load_config(ROOT / "configs" / "demo.yaml")
     d = cfg.data
+    rows = json.loads(DATA.read_text()) + json.loads(EVAL.read_text())
     samples = [parse_row(r, i, image_folder=d.image_folder, video_folder=d.video_folder, base=ROOT) for i, r in
-               enumerate(_rows())]  # fmt: skip
+               enumerate(rows)]  # fmt: skip
     settings = MediaSettings.from_config(d)
     cache_dir = tmp_path_factory.mktemp("media")
     res = preprocess_samples(samples, settings, cache_dir, workers=0, progress=False)
@@ -152,7 +154,7 @@ def example_rows(tmp_path_factory):
 
 @pytest.mark.parametrize("family", sorted(f for f in FAMILIES if recipe_for(f)))
 def test_validation_counts_tokens_as_the_training_collator(family, example_rows, tiny_path, one_thread):
-    """For every family and every row of the first FIRST example rows it takes (images / several images / video /
+    """For every family and every row of the example data (train and eval) it takes (images / several images / video /
     system prompt as the family declares): validation's count (token_counter: rows with their media loaded as
     preprocessing loads them) equals the training collator's (the recipe's VLMCollator on RowsDataset rows read from
     the media cache), tokens and supervised tokens, row by row (a row over max_length: both refuse it at the same
