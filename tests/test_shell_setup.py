@@ -58,3 +58,24 @@ def test_docs_use_one_command_form():
         for n, line in enumerate(doc.read_text().splitlines(), 1):
             rest = line.replace("source .venv/bin/activate", "")
             assert ".venv/bin/" not in rest, f"{doc.relative_to(ROOT)}:{n}: {line.strip()}"
+
+
+@pytest.mark.slow
+def test_clones_sharing_a_zenml_store_each_log_to_their_own_mlflow(tmp_path: Path):
+    """Two clones, one ZenML global store (one HOME): `infra/setup_stack.sh` in each makes an active stack whose MLflow
+    tracker logs to that clone's own mlflow.db (before, the second clone reused the first one's tracker)."""
+    import sys
+
+    from tests.zenml_cli import project_dir, zenml_env
+
+    venv = str(Path(sys.executable).parent.parent)
+    first = zenml_env(tmp_path / "a")
+    second = zenml_env(tmp_path / "b", config_dir=Path(first["ZENML_CONFIG_PATH"]))
+    show = "from zenml.client import Client; print(Client().active_stack.experiment_tracker.config.tracking_uri)"
+    for env in (first, second):
+        env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
+        project = project_dir(env)
+        subprocess.run(["bash", "infra/setup_stack.sh", venv], cwd=project, env=env, check=True, capture_output=True)
+        out = subprocess.run([sys.executable, "-c", show], cwd=project, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == f"sqlite:///{project}/mlflow.db"
