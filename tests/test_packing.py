@@ -250,7 +250,7 @@ def test_token_budget_rows(tiny_path):
         assert (packed["labels"][r, used:] == IGNORE_INDEX).all()
 
 
-def train_tiny(tmp_path, checkpoint: str, **train_keys):
+def train_tiny(tmp_path, checkpoint: str, evaluate: bool = False, **train_keys):
     """Two optimizer steps of a tiny checkpoint on 8 image and text-only rows; the TrainResult."""
     from components.train.recipe import RowsDataset, train
 
@@ -281,7 +281,7 @@ def train_tiny(tmp_path, checkpoint: str, **train_keys):
             },
         }
     )
-    res = train(cfg, cfg.model.model_id, ds, None, tmp_path / "out")
+    res = train(cfg, cfg.model.model_id, ds, ds if evaluate else None, tmp_path / "out")
     losses = [h["loss"] for h in res.log_history if "loss" in h]
     assert len(losses) == 2 and all(np.isfinite(losses))
     assert (res.checkpoint / "adapter_config.json").exists()
@@ -296,10 +296,11 @@ def test_train_with_packing_chunked_loss_and_length_groups(tmp_path, tiny_path, 
 
 @pytest.mark.parametrize(("family", "batching"), [("qwen2_vl", "packed"), ("lfm2_vl", "length_grouped")])
 def test_default_config_trains_fast_and_says_how(tmp_path, tiny_path, one_thread, family, batching):
-    """No batching keys in the config: a family that packs trains packed, one that cannot (LFM2-VL: short
-    convolutions along the row) length-grouped; both with the chunked loss; the result says which."""
-    res = train_tiny(tmp_path, str(tiny_path(family)))
+    """No batching keys in the config: a family that packs trains (and evaluates) packed, one that cannot (LFM2-VL:
+    short convolutions along the row) length-grouped; both with the chunked loss; the result says which."""
+    res = train_tiny(tmp_path, str(tiny_path(family)), evaluate=True)
     assert res.metrics["batching"] == batching and res.metrics["loss"] == "chunked"
+    assert np.isfinite(res.metrics["eval_loss"])  # evaluation goes through the same collator and loss
 
 
 def test_batching_defaults_pack_where_the_family_can():
