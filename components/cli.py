@@ -78,6 +78,18 @@ def cmd_validate(args) -> int:
     if not os.path.isfile(args.data):
         print(f"{args.data}: no such file", file=sys.stderr)
         return 1
+    from transformers import AutoConfig
+
+    from components.models.loading import ModelRef
+    from components.train.loss import head_is_plain
+    from components.train.packing import resolve_batching
+
+    try:  # how training would batch these rows; `train.packing: true` on a family that cannot pack fails here
+        ref = ModelRef.from_config(cfg.model)
+        batching = resolve_batching(cfg.train, ref.entry)
+    except ValueError as e:
+        print(f"{args.config or 'config'}: {e}", file=sys.stderr)
+        return 2
     try:
         dataset, reports = prepare_dataset(cfg)
     except (DatasetInvalid, DatasetFileError) as e:  # every bad row; or the file itself, in one line naming it
@@ -89,6 +101,9 @@ def cmd_validate(args) -> int:
     for row in r.shrunk:
         print(f"  row {row['index']} (id={row['id']}) shrunk to fit: {row['tokens_before']} -> {row['tokens_after']} "
               f"tokens (max_frames={row['max_frames']}, max_pixels={row['max_pixels']})")  # fmt: skip
+    model_cfg = AutoConfig.from_pretrained(ref.path, trust_remote_code=ref.trust_remote_code, revision=ref.revision)
+    chunked = cfg.train.chunked_loss and cfg.train.zero_stage != 3 and head_is_plain(model_cfg)
+    print(f"  training batches: {batching.mode} ({batching.reason}); loss: {'chunked' if chunked else 'full logits'}")
     return 0
 
 

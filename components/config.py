@@ -175,15 +175,26 @@ class TrainConfig(_Strict):
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in backward: LLM decoder layers and vision-tower blocks."
     )
-    packing: bool = Field(
-        False, description="Padding-free packing: each batch's samples in one row, attention confined per sample."
+    packing: Literal["auto"] | bool = Field(
+        "auto",
+        description="Padding-free packing: each batch's samples in one row, attention confined per sample (positions "
+        "restart per sample, M-RoPE included). auto = pack where the model's family can (the `packing` column of "
+        "docs/supported_models.md) and nothing forbids it (DeepSpeed ZeRO-3), else length-grouped batches; true = "
+        "pack or fail naming the family's reason; false = never. The run logs the batching it used "
+        "(`batching` in the finetune step's metadata). One of: `auto`, `true`, `false`.",
     )
     pack_max_tokens: int | None = Field(
         None, ge=1, description="Token budget per packed row; a batch over it spills into more rows (in order)."
     )
-    group_by_length: bool = Field(False, description="Batch samples of similar length (the lighter option).")
+    group_by_length: Literal["auto"] | bool = Field(
+        "auto",
+        description="Batch samples of similar length (measured once before training); auto = exactly when the run "
+        "does not pack. One of: `auto`, `true`, `false`.",
+    )
     chunked_loss: bool = Field(
-        False, description="Cross-entropy over supervised positions only, in chunks: never the full logits."
+        True,
+        description="Cross-entropy over supervised positions only, in chunks: never the full logits (the model's own "
+        "loss where logits are soft-capped or scaled after the head).",
     )
     loss_chunk_size: int = Field(256, ge=1, description="Rows of logits alive at once with chunked_loss.")
     distributed: DistributedConfig = Field(
@@ -215,13 +226,13 @@ class TrainConfig(_Strict):
         # The stage is read only where it decides something: a custom DeepSpeed JSON is not opened otherwise.
         if self.llm == "qlora" and self.zero_stage == 3:
             raise ValueError("QLoRA cannot be combined with DeepSpeed ZeRO-3; use ZeRO-2 or no DeepSpeed.")
-        if self.packing and self.zero_stage == 3:
+        if self.packing is True and self.zero_stage == 3:  # auto: does not pack under ZeRO-3
             raise ValueError(
                 "train.packing cannot be combined with DeepSpeed ZeRO-3 (train.distributed.strategy: zero3, or a "
                 "train.deepspeed JSON with zero_optimization.stage 3): under ZeRO-3 every batch may get a masked "
                 "dummy row carrying the media it lacks (components/train/balancing.py), which the packed layout "
-                "and its M-RoPE positions do not account for. Set train.packing: false, or train without ZeRO-3 "
-                "(train.distributed.strategy: ddp or zero2, and no stage-3 train.deepspeed JSON)."
+                "and its M-RoPE positions do not account for. Set train.packing: auto or false, or train without "
+                "ZeRO-3 (train.distributed.strategy: ddp or zero2, and no stage-3 train.deepspeed JSON)."
             )
         if self.llm == "frozen" and self.vision == "frozen" and self.projector == "frozen":
             raise ValueError("Nothing to train: llm, vision and projector are all frozen.")
@@ -273,7 +284,8 @@ class RunConfig(_Strict):
     train: TrainConfig = Field(
         TrainConfig(),
         description="What trains, optimisation, checkpoints and resume after a retry (`steps.finetune.retry`); "
-        "packing, group_by_length and chunked_loss are measured by `lmms bench` (docs/benchmarks.md).",
+        "by default packed batches and the chunked loss where the family allows, measured by `lmms bench` "
+        "(docs/benchmarks.md).",
     )
     smoke: SmokeConfig = Field(SmokeConfig(), description="The smoke test's generation on held-out rows.")
     registry: RegistryConfig = Field(RegistryConfig(), description="MLflow tracking and registration.")

@@ -98,7 +98,22 @@ def test_validate_uses_the_configs_folders_for_its_own_data(tmp_path, capsys, mo
     config = tmp_path / "run.yaml"
     config.write_text(f"data: {{train_path: {data}, image_folder: {good}}}\n")
     assert main(["validate", str(data), "--config", str(config)]) == 0
-    assert f"resolved against images: {good}, videos: {tmp_path}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"resolved against images: {good}, videos: {tmp_path}" in out
+    # how training would batch the rows: the default config packs the demo's Qwen2-VL, with the chunked loss
+    assert "training batches: packed (train.packing: auto, and family qwen2_vl packs); loss: chunked" in out
+
+
+def test_validate_refuses_packing_true_on_a_family_that_cannot_pack(tmp_path, capsys, monkeypatch):
+    """`train.packing: true` on LFM2-VL (short convolutions along the row): exit 2 naming the family and its reason,
+    before any row is read."""
+    monkeypatch.chdir(ROOT)
+    config = tmp_path / "run.yaml"
+    config.write_text("model: {model_id: tiny-lfm2-vl, family: lfm2_vl, tiny: true}\ntrain: {packing: true}\n")
+    assert main(["validate", "example_data/train.json", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{config}: train.packing: true, but family lfm2_vl cannot pack: Packing off: LFM2")
+    assert "Set train.packing: auto" in err
 
 
 README_ROW = {

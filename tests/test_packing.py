@@ -12,21 +12,26 @@ import torch
 from PIL import Image
 
 from components.artifacts import Sample
+from components.config import parse_config
 from components.data.collator import IGNORE_INDEX, VLMCollator
 from components.data.rows import to_messages
 from components.models.catalog import FAMILIES
-from components.models.loading import ModelRef, load_model, load_processor
+from components.models.loading import ModelRef, load_model, load_processor, upstream_bugs
+from components.models.tiny.build import recipe_for
 from components.train.loss import model_loss
 from components.train.packing import (
+    Batching,
     PackingCollator,
     next_fit,
     pad_fraction,
     prepare_packed_inputs,
+    resolve_batching,
     rope_index_owner,
     supervised_tokens,
 )
 
-PACKING = [f for f in ("qwen2_vl", "qwen2_5_vl", "llava", "llava_onevision") if FAMILIES[f].packing]
+# Every family that declares it packs and has a tiny checkpoint: these pack by default (train.packing: auto).
+PACKING = sorted(f for f, fam in FAMILIES.items() if fam.packing and recipe_for(f) is not None)
 REL = 1e-5
 
 
@@ -46,17 +51,20 @@ def row(turns, images=0, videos=0, seed=0):
 
 
 def rows_for(family: str) -> list[dict]:
+    """Image, text-only and multi-image rows (two images where the family takes several), and a video row where the
+    family takes video."""
+    n_multi = 2 if FAMILIES[family].multi_image else 1
     rows = [
         row([("user", "<image>\nWhat color is the shape?"), ("assistant", "red")], images=1, seed=1),
         row([("user", "Repeat the word: blue"), ("assistant", "blue blue blue and the answer is blue")], seed=2),
         row(
             [
-                ("user", "<image>\n<image>\nWhich image is red?"),
+                ("user", "<image>\n" * n_multi + "Which image is red?"),
                 ("assistant", "the first"),
                 ("user", "why"),
                 ("assistant", "because the shape in it is red and the other one is green"),
             ],
-            images=2 if FAMILIES[family].multi_image else 1,
+            images=n_multi,
             seed=3,
         ),
     ]
@@ -65,6 +73,16 @@ def rows_for(family: str) -> list[dict]:
             row([("user", "<video>\nWhich way does the square move?"), ("assistant", "left")], videos=1, seed=4)
         )
     return rows
+
+
+def batches_for(family: str) -> list[list[dict]]:
+    """The rows of `rows_for` as the trainer would batch them: all in one batch, or, for a family that cannot take
+    image and video rows in one batch, the video row with the text-only row in a batch of its own."""
+    rows = rows_for(family)
+    if FAMILIES[family].mixed_media_batches:
+        return [rows]
+    video = [r for r in rows if r["videos"]]
+    return [[r for r in rows if not r["videos"]]] + ([[video[0], rows[1]]] if video else [])
 
 
 def test_next_fit_keeps_order():
@@ -77,33 +95,17 @@ def grads(model):
     return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("family", PACKING)
-@pytest.mark.parametrize("chunked", [False, True])
-def test_packed_equals_unpacked(family, chunked, tiny_path, one_thread):
-    path = str(tiny_path(family))
-    torch.manual_seed(0)
-    model = dataclasses.replace(ModelRef.from_path(path), attn_implementation="sdpa").load_model(torch.float32)
-    model.eval()  # no dropout: both passes must see the same function
-    processor = load_processor(path)
-    collator = VLMCollator(processor)
-    rows = rows_for(family)
+def test_every_packing_family_is_tested():
+    """The packed == unpacked test covers the catalog, not a hand-picked list: every family without a note saying why
+    it cannot pack."""
+    assert len(PACKING) >= 25
+    assert {"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "llava", "llava_onevision", "idefics3", "glm4v"} <= set(PACKING)
+    for f, fam in FAMILIES.items():
+        assert fam.packing or "Packing off" in fam.notes, f"{f}: packing=False without the reason in its notes"
 
-    padded = collator(rows)
-    packed = PackingCollator(collator)(rows)
-    assert packed["input_ids"].shape[0] == 1 and pad_fraction(packed) == 0.0
-    assert pad_fraction(padded) > 0.0
-    assert supervised_tokens(packed) == supervised_tokens(padded)
-    # per-sample positions restart at every sample boundary
-    starts = torch.cumsum(packed["packed_seq_lens"], 0)[:-1]
-    assert (packed["position_ids"][0, starts] == 0).all()
 
-    results = []
-    for batch in (padded, packed):
-        model.zero_grad()
-        loss, _ = model_loss(model, dict(batch), chunked=chunked, chunk_size=7)
-        loss.backward()
-        results.append((loss.detach(), grads(model)))
-    (lu, gu), (lp, gp) = results
+def assert_same(unpacked, packed):
+    (lu, gu), (lp, gp) = unpacked, packed
     assert torch.isfinite(lu)
     assert abs(lp - lu) <= REL * abs(lu), (lp.item(), lu.item())
     assert gu.keys() == gp.keys() and len(gu) > 10
@@ -114,6 +116,48 @@ def test_packed_equals_unpacked(family, chunked, tiny_path, one_thread):
         # Per tensor too; the floor covers gradients that are zero in exact arithmetic (attention key biases:
         # softmax ignores a shift) and hold only rounding noise.
         assert (gp[name] - gu[name]).norm() <= REL * max(gu[name].norm(), 1e-3 * total), name
+
+
+@pytest.mark.parametrize("family", PACKING)
+def test_packed_equals_unpacked(family, tiny_path, one_thread):
+    """Loss and gradients of every parameter, packed against padded, with the model's own loss (full logits) and the
+    chunked loss, fp32, rel 1e-5."""
+    path = str(tiny_path(family))
+    torch.manual_seed(0)
+    model = dataclasses.replace(ModelRef.from_path(path), attn_implementation="sdpa").load_model(torch.float32)
+    model.eval()  # no dropout: both passes must see the same function
+    collator = VLMCollator(load_processor(path))
+    for rows in batches_for(family):
+        padded = collator(rows)
+        packed = PackingCollator(collator)(rows)
+        assert packed["input_ids"].shape[0] == 1 and pad_fraction(packed) == 0.0
+        assert pad_fraction(padded) > 0.0
+        assert supervised_tokens(packed) == supervised_tokens(padded)
+        # per-sample positions restart at every sample boundary
+        starts = torch.cumsum(packed["packed_seq_lens"], 0)[:-1]
+        assert (packed["position_ids"][0, starts] == 0).all()
+        for chunked in (False, True):
+            results = []
+            for batch in (padded, packed):
+                model.zero_grad()
+                try:
+                    with upstream_bugs(FAMILIES[family]):
+                        loss, _ = model_loss(model, to_model(batch, model), chunked=chunked, chunk_size=7)
+                except RuntimeError as err:
+                    if "known upstream bug" in str(err):  # no forward runs at all (Llama 4 in transformers 5.24)
+                        pytest.xfail(str(err))
+                    raise
+                loss.backward()
+                results.append((loss.detach(), grads(model)))
+            assert_same(*results)
+
+
+def to_model(batch: dict, model) -> dict:
+    """Floating-point inputs in the model's dtype (some image processors return bf16 pixels), as the matrix feeds
+    them."""
+    return {
+        k: v.to(model.dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v for k, v in batch.items()
+    }
 
 
 @pytest.mark.parametrize("family", [f for f in ("qwen2_vl", "qwen2_5_vl") if f in PACKING])
@@ -206,9 +250,8 @@ def test_token_budget_rows(tiny_path):
         assert (packed["labels"][r, used:] == IGNORE_INDEX).all()
 
 
-def test_train_with_packing_chunked_loss_and_length_groups(tmp_path, tiny_path, one_thread):
-    """The Trainer path: packing + chunked loss + length-grouped batches train, log finite losses and save."""
-    from components.config import parse_config
+def train_tiny(tmp_path, checkpoint: str, evaluate: bool = False, **train_keys):
+    """Two optimizer steps of a tiny checkpoint on 8 image and text-only rows; the TrainResult."""
     from components.train.recipe import RowsDataset, train
 
     rng = np.random.RandomState(0)
@@ -226,20 +269,69 @@ def test_train_with_packing_chunked_loss_and_length_groups(tmp_path, tiny_path, 
     ds = RowsDataset(samples, imgs.__getitem__, lambda p: pytest.fail("no videos here"))
     cfg = parse_config(
         {
-            "model": {"model_id": str(tiny_path("qwen2_vl")), "family": None, "tiny": False},
+            "model": {"model_id": checkpoint, "family": None, "tiny": False},
+            "data": {"num_workers": 0},
             "train": {
                 "max_steps": 2,
                 "per_device_batch_size": 4,
-                "packing": True,
-                "chunked_loss": True,
-                "group_by_length": True,
                 "logging_steps": 1,
                 "eval_each_epoch": False,
                 "precision": "fp32",
+                **train_keys,
             },
         }
     )
-    res = train(cfg, cfg.model.model_id, ds, None, tmp_path / "out")
+    res = train(cfg, cfg.model.model_id, ds, ds if evaluate else None, tmp_path / "out")
     losses = [h["loss"] for h in res.log_history if "loss" in h]
     assert len(losses) == 2 and all(np.isfinite(losses))
     assert (res.checkpoint / "adapter_config.json").exists()
+    return res
+
+
+def test_train_with_packing_chunked_loss_and_length_groups(tmp_path, tiny_path, one_thread):
+    """The Trainer path: packing + chunked loss + length-grouped batches train, log finite losses and save."""
+    res = train_tiny(tmp_path, str(tiny_path("qwen2_vl")), packing=True, chunked_loss=True, group_by_length=True)
+    assert res.metrics["batching"] == "packed" and res.metrics["loss"] == "chunked"
+
+
+@pytest.mark.parametrize(("family", "batching"), [("qwen2_vl", "packed"), ("lfm2_vl", "length_grouped")])
+def test_default_config_trains_fast_and_says_how(tmp_path, tiny_path, one_thread, family, batching):
+    """No batching keys in the config: a family that packs trains (and evaluates) packed, one that cannot (LFM2-VL:
+    short convolutions along the row) length-grouped; both with the chunked loss; the result says which."""
+    res = train_tiny(tmp_path, str(tiny_path(family)), evaluate=True)
+    assert res.metrics["batching"] == batching and res.metrics["loss"] == "chunked"
+    assert np.isfinite(res.metrics["eval_loss"])  # evaluation goes through the same collator and loss
+
+
+def test_batching_defaults_pack_where_the_family_can():
+    """Default config: every packing family packs; every other family falls back to length-grouped batches."""
+    cfg = parse_config({}).train
+    assert cfg.packing == "auto" and cfg.group_by_length == "auto" and cfg.chunked_loss
+    for name, fam in FAMILIES.items():
+        b = resolve_batching(cfg, fam)
+        if fam.packing:
+            assert (b.mode, b.packing, b.group_by_length) == ("packed", True, False), name
+        else:
+            assert (b.mode, b.packing, b.group_by_length) == ("length_grouped", False, True), name
+            assert f"family {name} cannot pack" in b.reason and "Packing off" in b.reason
+
+
+def test_batching_explicit_settings():
+    qwen, gemma3, glm4v = FAMILIES["qwen2_vl"], FAMILIES["gemma3"], FAMILIES["glm4v"]
+    # packing: true on a family that cannot pack: an error naming the family and its reason
+    with pytest.raises(ValueError, match=r"train\.packing: true, but family gemma3 cannot pack: Packing off: "):
+        resolve_batching(parse_config({"train": {"packing": True}}).train, gemma3)
+    assert resolve_batching(parse_config({"train": {"packing": True}}).train, qwen).mode == "packed"
+    # ZeRO-3 forbids packing: auto falls back, true is a config error (tests/test_configs.py)
+    zero3 = parse_config({"train": {"distributed": {"strategy": "zero3"}}}).train
+    b = resolve_batching(zero3, qwen)
+    assert b.mode == "length_grouped" and "ZeRO-3" in b.reason
+    off = parse_config({"train": {"packing": False}}).train
+    assert resolve_batching(off, qwen).mode == "length_grouped"
+    plain = parse_config({"train": {"packing": False, "group_by_length": False}}).train
+    assert resolve_batching(plain, qwen).mode == "padded"
+    both = parse_config({"train": {"packing": True, "group_by_length": True}}).train
+    assert resolve_batching(both, qwen) == Batching("packed", True, True, "train.packing: true")
+    # a family that takes one media kind per batch: its batches are media-grouped, not length-grouped
+    assert resolve_batching(off, glm4v).mode == "media_grouped"
+    assert resolve_batching(parse_config({}).train, glm4v).mode == "packed"

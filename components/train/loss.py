@@ -108,13 +108,18 @@ def _unwrapped(model: nn.Module) -> nn.Module:
     return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
 
 
+def head_is_plain(config) -> bool:
+    """Whether a model config's logits are the LM head's projection as it is: not soft-capped (Gemma 2/3n) or scaled
+    (Cohere) after the head."""
+    cfg = config.get_text_config()
+    return not getattr(cfg, "final_logit_softcapping", None) and getattr(cfg, "logit_scale", None) in (None, 1.0)
+
+
 def chunked_loss_applies(model: nn.Module) -> bool:
     """Whether the LM head is a plain projection of the base model's (`.model`) last hidden state, which the chunked
-    loss reproduces: not where logits are soft-capped (Gemma 2/3n) or scaled (Cohere) after the head."""
+    loss reproduces (`head_is_plain`); elsewhere the model's own loss runs."""
     inner = _unwrapped(model)
-    cfg = inner.config.get_text_config()
-    plain = not getattr(cfg, "final_logit_softcapping", None) and getattr(cfg, "logit_scale", None) in (None, 1.0)
-    return plain and isinstance(getattr(inner, "model", None), nn.Module)
+    return head_is_plain(inner.config) and isinstance(getattr(inner, "model", None), nn.Module)
 
 
 def model_loss(

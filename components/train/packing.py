@@ -23,14 +23,67 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from components.config import TrainConfig
 from components.data.batching import fill_value, pad_cat
 from components.data.collator import IGNORE_INDEX, Collator
+from components.models.family import Family
 
 LAYOUT_KEYS = ("packed_seq_lens", "packed_rows", "packed_media")
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How a run forms its batches, resolved from `train.packing` / `train.group_by_length` and the family.
+
+    mode: `packed` (padding-free rows), `length_grouped` (padded to the longest row of batches of similar length),
+    `media_grouped` (padded, batches of one media kind: a family without mixed-media batches that does not pack) or
+    `padded` (padded to the longest row of the batch, in data order); reason: why, in words (logged by the run)."""
+
+    mode: str
+    packing: bool
+    group_by_length: bool
+    reason: str
+
+
+def packing_off_reason(fam: Family) -> str:
+    """Why a family cannot pack: the `Packing off: ...` part of its notes (families/*.py), else all its notes."""
+    notes = fam.notes or ""
+    at = notes.find("Packing off")
+    return (notes[at:] if at >= 0 else notes).strip() or "(no reason given in its entry)"
+
+
+def resolve_batching(cfg: TrainConfig, fam: Family) -> Batching:
+    """The batching a run of `fam` uses under `cfg`. `packing: auto` packs where the family can and ZeRO-3 is off,
+    else falls back to length-grouped batches (`group_by_length: auto`); `packing: true` on a family that cannot
+    pack is a ValueError naming the family and its reason."""
+    if cfg.packing is True and not fam.packing:
+        raise ValueError(
+            f"train.packing: true, but family {fam.name} cannot pack: {packing_off_reason(fam)} Set train.packing: "
+            "auto (length-grouped batches for this family) or false."
+        )
+    if cfg.packing is False:
+        pack, reason = False, "train.packing: false"
+    elif cfg.packing is True:
+        pack, reason = True, "train.packing: true"
+    elif not fam.packing:
+        pack, reason = False, f"train.packing: auto, and family {fam.name} cannot pack ({packing_off_reason(fam)})"
+    elif cfg.zero_stage == 3:
+        pack, reason = False, "train.packing: auto, and DeepSpeed ZeRO-3 is on (its dummy media rows are not packed)"
+    else:
+        pack, reason = True, f"train.packing: auto, and family {fam.name} packs"
+    group = (not pack) if cfg.group_by_length == "auto" else bool(cfg.group_by_length)
+    if not fam.mixed_media_batches:  # batches of one media kind come first (trainer.MediaGroupedSampler)
+        group = False
+        if not pack:
+            reason += f"; family {fam.name} takes one media kind per batch"
+            return Batching("media_grouped", False, False, reason)
+    mode = "packed" if pack else "length_grouped" if group else "padded"
+    return Batching(mode, pack, group, reason)
 
 
 def next_fit(lengths: Sequence[int], max_tokens: int | None) -> list[int]:

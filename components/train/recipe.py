@@ -23,7 +23,8 @@ from components.data.rows import to_messages
 from components.models.family import Family
 from components.models.loading import ModelRef
 from components.train.balancing import MediaBalancingCollator
-from components.train.packing import PackingCollator, sample_lengths
+from components.train.loss import chunked_loss_applies
+from components.train.packing import Batching, PackingCollator, resolve_batching, sample_lengths
 from components.train.parts import apply_trainable, count_trainable, quantization_config
 from components.train.resume import CompletionMarker, drop_all, drop_incomplete, last_complete_checkpoint
 from components.train.trainer import LmmsTrainer
@@ -140,10 +141,15 @@ def train(
     n_train, n_total = count_trainable(model)
     log.info("trainable parameters: %d / %d (%.2f%%)", n_train, n_total, 100 * n_train / max(n_total, 1))
     collator = VLMCollator(processor, run_stop_tokens(ref, processor), cfg.train.max_length)  # as validation counts
-    trainer_cls, extra = fast_trainer(cfg.train, fam, collator, train_ds)
+    batching = resolve_batching(cfg.train, fam)
+    # ZeRO-3 partitions the LM head outside forward: the model's own loss there (components/train/loss.py)
+    chunked = cfg.train.chunked_loss and cfg.train.zero_stage != 3 and chunked_loss_applies(model)
+    loss = "chunked" if chunked else "full_logits"
+    log.info("batching: %s (%s); loss: %s", batching.mode, batching.reason, loss)
+    trainer_cls, extra = fast_trainer(cfg.train, fam, batching, collator, train_ds)
     if cfg.train.zero_stage == 3:  # every rank runs the vision path(s) every step (train/balancing.py)
         collator = MediaBalancingCollator(collator, fam.video)
-    if cfg.train.packing:
+    if batching.packing:
         collator = PackingCollator(collator, cfg.train.pack_max_tokens)
     trainer = trainer_cls(
         **extra,
@@ -176,6 +182,7 @@ def train(
     world_size = trainer.args.world_size
     metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
     metrics.update(trainable_params=n_train, world_size=world_size, global_step=trainer.state.global_step)
+    metrics.update(batching=batching.mode, loss=loss)  # which path the run took (the finetune step's metadata)
     is_adapter = (final / "adapter_config.json").exists()
     if rank0:
         (final / "training_args.bin").unlink(missing_ok=True)  # a pickle: checkpoints carry JSON only
@@ -197,13 +204,11 @@ def train(
     return TrainResult(final, is_adapter, ref.path, trainer.state.log_history, metrics)
 
 
-def fast_trainer(cfg: TrainConfig, fam: Family, collator: VLMCollator, train_ds: Dataset):
-    """The Trainer class and its extra arguments for the packing / chunked-loss / length-grouping options."""
-    if cfg.packing and not fam.packing:
-        raise ValueError(f"family {fam.name} cannot pack: {fam.notes}")
-    if not (cfg.packing or cfg.chunked_loss or cfg.group_by_length or not fam.mixed_media_batches):
+def fast_trainer(cfg: TrainConfig, fam: Family, batching: Batching, collator: VLMCollator, train_ds: Dataset):
+    """The Trainer class and its extra arguments for the batching (`resolve_batching`) and the chunked loss."""
+    if not (batching.packing or cfg.chunked_loss or batching.group_by_length or not fam.mixed_media_batches):
         return Trainer, {}
-    lengths = sample_lengths(train_ds, collator) if cfg.group_by_length else None
+    lengths = sample_lengths(train_ds, collator) if batching.group_by_length else None
     return LmmsTrainer, {
         "chunked_loss": cfg.chunked_loss,
         "loss_chunk_size": cfg.loss_chunk_size,
