@@ -167,3 +167,19 @@ def test_lmms_validate_prints_the_failed_expectation(tmp_path: Path, capsys, mon
     err = capsys.readouterr().err
     assert f"  failed expectation {UNIQUE}: 2 row(s): row 2 (id=dup), row 4 (id=dup)\n" in err
     assert "Traceback" not in err
+
+
+def test_every_row_gx_names_is_decided_past_its_200_value_cap():
+    """GX's unexpected_list stops at 200 values; the decision reads the complete unexpected_index_list: 300 repeated
+    ids are all dropped, and a placeholder mismatch (a column pair) is named with both values."""
+    cfg = DataConfig()
+    table = [summarise_row(i, _row(f"id{i % 300}", f"q{i}"), cfg, parse_ok=True, media_ok=True) for i in range(600)]
+    table[5]["n_image_placeholders"] = 2
+    outcome = run_expectations(table, total=600, invalid=set(), data_cfg=cfg)
+    unique = [i for i in outcome.row_issues if i.kind == "expect_column_values_to_be_unique"]
+    assert [i.index for i in unique] == list(range(300, 600))
+    assert unique[0].reason.endswith("id 'id0' repeats row 0 (kept)") and unique[0].row_id == "id0"
+    pair = [i for i in outcome.row_issues if i.kind == "expect_column_pair_values_to_be_equal"]
+    assert [(i.index, i.reason.split(": ")[-1]) for i in pair] == [(5, "(n_image_placeholders, n_images)=(2, 0)")]
+    dropped = next(r for r in outcome.results["expectations"] if r["kwargs"].get("column") == "dropped")
+    assert dropped["observed_value"] == pytest.approx(301 / 600) and len(outcome.validations) == 2

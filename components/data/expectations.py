@@ -38,10 +38,8 @@ from components.data.row_checks import model_limit
 from components.data.rows import PLACEHOLDER
 
 MODALITIES = ("text", "image", "multi_image", "video")
-SUMMARY_COLUMNS = (
-    "index", "id", "raw_id", "n_turns", "n_images", "n_videos", "n_image_placeholders", "n_video_placeholders",
-    "text_chars", "answer_chars", "has_system", "modality", "parse_ok", "media_ok", "n_tokens", "n_supervised",
-)  # fmt: skip
+ROW_SUITE_COLUMNS = ("index", "id", "raw_id", "n_images", "n_videos", "n_image_placeholders", "n_video_placeholders",
+                     "modality")  # fmt: skip
 ROW_SUITE, DATASET_SUITE = "lmms_rows", "lmms_dataset"
 ID_TYPES = ["str", "int"]
 EXAMPLES = 20  # unexpected rows kept per expectation in the JSON results (the decision uses all of them)
@@ -58,9 +56,7 @@ def summarise_row(index: int, row: dict, data_cfg: DataConfig, parse_ok: bool, m
     are added by run_expectations, from the counts validation made)."""
     convs = row.get("conversations")
     turns = [t for t in convs if isinstance(t, dict)] if isinstance(convs, list) else []
-    values = [(t.get("from"), t["value"]) for t in turns if isinstance(t.get("value"), str)]
-    text = "".join(v for _, v in values)
-    system = row.get("system_prompt")
+    text = "".join(t["value"] for t in turns if isinstance(t.get("value"), str))
     n_images, n_videos = _count_files(row.get("image")), _count_files(row.get("video"))
     placeholders = Counter(m.group(1) for m in PLACEHOLDER.finditer(text))
     modality = "video" if n_videos else "multi_image" if n_images > 1 else "image" if n_images else "text"
@@ -68,14 +64,10 @@ def summarise_row(index: int, row: dict, data_cfg: DataConfig, parse_ok: bool, m
         "index": index,
         "id": None if row.get("id") is None else str(row["id"]),
         "raw_id": row.get("id"),  # as written in the file: its type is checked
-        "n_turns": sum(t.get("from") in (data_cfg.user_key, data_cfg.assistant_key) for t in turns),
         "n_images": n_images,
         "n_videos": n_videos,
         "n_image_placeholders": placeholders["image"],
         "n_video_placeholders": placeholders["video"],
-        "text_chars": len(text) + (len(system) if isinstance(system, str) else 0),
-        "answer_chars": sum(len(v) for role, v in values if role == data_cfg.assistant_key),
-        "has_system": isinstance(system, str) or any(t.get("from") == data_cfg.system_key for t in turns),
         "modality": modality,
         "parse_ok": parse_ok,
         "media_ok": media_ok,
@@ -140,25 +132,34 @@ def _dataset_suite(data_cfg: DataConfig) -> list[gxe.Expectation]:
 
 
 def _rows_frame(table: list[dict[str, Any]], token_counts: dict[int, tuple[int, int]]) -> pd.DataFrame:
-    df = pd.DataFrame(table, columns=list(SUMMARY_COLUMNS))
-    counts = [token_counts.get(i) for i in df["index"]]
-    df["n_tokens"] = pd.array([c[0] if c else None for c in counts], dtype="Int64")
-    df["n_supervised"] = pd.array([c[1] if c else None for c in counts], dtype="Int64")
-    for col in ("parse_ok", "media_ok", "id", "raw_id"):
-        df[col] = df[col].astype(object)  # keep None as "not applicable" (and raw ids as written), not NaN/False
+    """The row suite's table: only the columns its expectations read (GX hashes the whole frame for its batch
+    fingerprint), built column by column; numeric columns as int64 / float64 (GX compares those vectorised, and
+    any other dtype one value at a time in Python)."""
+    columns: dict[str, Any] = {c: [r[c] for r in table] for c in ROW_SUITE_COLUMNS}
+    counts = [token_counts.get(i, (np.nan, np.nan)) for i in columns["index"]]  # NaN: not counted (no processor)
+    columns["n_tokens"] = np.array([c[0] for c in counts], dtype=float)
+    columns["n_supervised"] = np.array([c[1] for c in counts], dtype=float)
+    # the row index as the frame's (unnamed) index: GX returns it as unexpected_index_list directly (with
+    # unexpected_index_column_names it looks each unexpected row up one at a time: seconds for thousands of rows)
+    index = columns.pop("index")
+    df = pd.DataFrame(columns, index=index)
+    for col in ("id", "raw_id"):
+        df[col] = df[col].astype(object)  # keep None as "no id" (and raw ids as written), not NaN
     return df
 
 
 def _dataset_frame(table: list[dict[str, Any]], total: int, invalid: set[int]) -> pd.DataFrame:
     dropped = np.zeros(total)
     dropped[sorted(invalid)] = 1.0
+    # each row's modality as a code; -1 for a dropped row (and a row that is no object), null in the share columns
+    codes = np.full(total, -1)
+    indices = np.fromiter((r["index"] for r in table), dtype=int, count=len(table))
+    modalities = np.fromiter((MODALITIES.index(r["modality"]) for r in table), dtype=int, count=len(table))
+    kept = dropped[indices] == 0.0
+    codes[indices[kept]] = modalities[kept]
     columns: dict[str, Any] = {"index": np.arange(total), "dropped": dropped}
-    modality = {r["index"]: r["modality"] for r in table}
-    for m in MODALITIES:
-        column = np.full(total, np.nan)
-        kept = [i for i, mod in modality.items() if i not in invalid]
-        column[kept] = [float(modality[i] == m) for i in kept]
-        columns[f"is_{m}"] = column
+    for code, m in enumerate(MODALITIES):
+        columns[f"is_{m}"] = np.where(codes >= 0, (codes == code).astype(float), np.nan)
     return pd.DataFrame(columns)
 
 
@@ -178,34 +179,41 @@ def _result_row(suite: str, r: Any) -> dict[str, Any]:
         "missing_count": int(res.get("missing_count") or 0),
         "unexpected_percent": res.get("unexpected_percent"),
         "observed_value": None if observed is None else float(observed),
-        "unexpected_rows": [int(u["index"]) for u in (res.get("unexpected_index_list") or [])[:EXAMPLES]],
+        "unexpected_rows": [int(i) for i in (res.get("unexpected_index_list") or [])[:EXAMPLES]],
         "error": error,
     }
 
 
-def _named_rows(r: Any, ids: dict[int, str | None]) -> list[Issue]:
-    """The rows a failed row expectation names, from GX's unexpected_index_list; for unique ids, every occurrence
-    but the first (the first is kept)."""
+def _named_rows(r: Any, df: pd.DataFrame) -> list[Issue]:
+    """The rows a failed row expectation names: GX's unexpected_index_list (complete; the table's index is the row
+    index), with each row's value of the expectation's column(s) read from the table (GX's unexpected_list stops at
+    200 values); for unique ids, every occurrence but the first (kept)."""
     config, label = r.expectation_config, expectation_label(r.expectation_config)
-    entries = [(int(u["index"]), u) for u in r.result.get("unexpected_index_list") or []]
+    indices = sorted(int(i) for i in r.result.get("unexpected_index_list") or [])
     column = config.kwargs.get("column")
+    columns = [column] if column is not None else [config.kwargs["column_A"], config.kwargs["column_B"]]
+    rows = df.loc[indices, list(dict.fromkeys(["id", *columns]))]
+    ids = [None if pd.isna(i) else i for i in rows["id"]]
+    values = rows[column].tolist() if column is not None else list(zip(*(rows[c] for c in columns), strict=True))
+    entries = list(zip(indices, ids, values, strict=True))
     if config.type == "expect_column_values_to_be_unique":
         first: dict[Any, int] = {}
-        for index, u in sorted(entries, key=lambda e: e[0]):
-            first.setdefault(u[column], index)
+        for index, _, value in entries:
+            first.setdefault(value, index)
         return [
-            Issue(
-                index, ids.get(index), f"{label}: id {u[column]!r} repeats row {first[u[column]]} (kept)", config.type
-            )
-            for index, u in sorted(entries, key=lambda e: e[0])
-            if index != first[u[column]]
+            Issue(index, row_id, f"{label}: id {value!r} repeats row {first[value]} (kept)", config.type)
+            for index, row_id, value in entries
+            if index != first[value]
         ]
     issues = []
-    for index, u in sorted(entries, key=lambda e: e[0]):
-        values = ", ".join(f"{k}={v!r}" for k, v in u.items() if k != "index")
+    for index, row_id, value in entries:
         if column == "raw_id":
-            values = f"id of type {type(u[column]).__name__} ({u[column]!r}), not one of {ID_TYPES}"
-        issues.append(Issue(index, ids.get(index), f"{label}: {values}", config.type))
+            what = f"id of type {type(value).__name__} ({value!r}), not one of {ID_TYPES}"
+        elif column is not None:
+            what = f"{column}={value!r}"
+        else:  # a column pair: the pair of values
+            what = f"({config.kwargs.get('column_A')}, {config.kwargs.get('column_B')})={value!r}"
+        issues.append(Issue(index, row_id, f"{label}: {what}", config.type))
     return issues
 
 
@@ -236,7 +244,6 @@ def _validate(batch_definition: Any, context: Any, name: str, expectations: Iter
         suite.add_expectation(expectation)
     result_format = {
         "result_format": "COMPLETE",
-        "unexpected_index_column_names": ["index"],
         "return_unexpected_index_query": False,
         "partial_unexpected_count": EXAMPLES,
     }
@@ -277,15 +284,9 @@ def run_expectations(
     asset = context.data_sources.add_pandas("dataset").add_dataframe_asset("rows")
     batch_definition = asset.add_batch_definition_whole_dataframe("all_rows")
 
-    candidates = [r for r in table if r["index"] not in invalid]
-    row_validation = _validate(
-        batch_definition,
-        context,
-        ROW_SUITE,
-        _row_suite(data_cfg, model_limits, max_length),
-        _rows_frame(candidates, token_counts or {}),
-    )
-    ids = {r["index"]: r["id"] for r in candidates}
+    rows_frame = _rows_frame([r for r in table if r["index"] not in invalid], token_counts or {})
+    suite = _row_suite(data_cfg, model_limits, max_length)
+    row_validation = _validate(batch_definition, context, ROW_SUITE, suite, rows_frame)
     row_issues: list[Issue] = []
     failures: list[str] = []
     rows = []
@@ -297,7 +298,10 @@ def run_expectations(
             failures.append(f"failed expectation {expectation_label(r.expectation_config)}: raised "
                             f"{r.exception_info.get('exception_message')}")  # fmt: skip
         else:
-            row_issues += _named_rows(r, ids)
+            row_issues += _named_rows(r, rows_frame)
+        for key in ("unexpected_list", "unexpected_index_list"):  # decided: keep examples only (report, Data Docs)
+            if key in r.result:
+                r.result[key] = r.result[key][:EXAMPLES]
     validations = [row_validation]
     if total:  # an empty file has no shares
         dropped = invalid | {i.index for i in row_issues}
