@@ -100,7 +100,7 @@ def expectation_label(config: Any) -> str:
     return f"{config.type}(" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
 
 
-def _row_suite(data_cfg: DataConfig, model_limits: Any, max_length: int | None) -> list[gxe.Expectation]:
+def _row_suite(model_limits: Any, max_length: int | None) -> list[gxe.Expectation]:
     max_images = 0 if not model_limit(model_limits, "images") else None
     if max_images is None and not model_limit(model_limits, "multi_image"):
         max_images = 1
@@ -285,7 +285,7 @@ def run_expectations(
     batch_definition = asset.add_batch_definition_whole_dataframe("all_rows")
 
     rows_frame = _rows_frame([r for r in table if r["index"] not in invalid], token_counts or {})
-    suite = _row_suite(data_cfg, model_limits, max_length)
+    suite = _row_suite(model_limits, max_length)
     row_validation = _validate(batch_definition, context, ROW_SUITE, suite, rows_frame)
     row_issues: list[Issue] = []
     failures: list[str] = []
@@ -294,13 +294,15 @@ def run_expectations(
         rows.append(_result_row(ROW_SUITE, r))
         if r.success:
             continue
+        label = expectation_label(r.expectation_config)
         if r.exception_info.get("raised_exception"):
-            failures.append(f"failed expectation {expectation_label(r.expectation_config)}: raised "
-                            f"{r.exception_info.get('exception_message')}")  # fmt: skip
+            failures.append(f"failed expectation {label}: raised {r.exception_info.get('exception_message')}")
+        elif not (r.result or {}).get("unexpected_index_list"):  # failed, but named no row: nothing to drop
+            failures.append(f"failed expectation {label}: no rows named")
         else:
             row_issues += _named_rows(r, rows_frame)
         for key in ("unexpected_list", "unexpected_index_list"):  # decided: keep examples only (report, Data Docs)
-            if key in r.result:
+            if key in (r.result or {}):
                 r.result[key] = r.result[key][:EXAMPLES]
     validations = [row_validation]
     if total:  # an empty file has no shares
