@@ -62,6 +62,9 @@ EXAMPLE_DATA = {
 }
 
 
+Modality = Literal["text", "image", "multi_image", "video"]
+
+
 class DataConfig(_Strict):
     """Without a `train_path`, the bundled example data with its eval file and media folder (the demo). A config that
     names its own `train_path` gets none of the example's eval file or folders: its relative media paths resolve
@@ -110,6 +113,27 @@ class DataConfig(_Strict):
         "reject", description="What to do with a row whose text contains the tokenizer's special tokens."
     )
     num_workers: int = Field(2, ge=0, description="Processes decoding media in preprocessing and data loading.")
+    max_dropped_fraction: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Most rows of a split that may be invalid (per-row checks and expectations together); above it the "
+        "run fails under either on_invalid policy (a Great Expectations expectation). 1.0 = no limit.",
+    )
+    min_modality_fraction: dict[Modality, float] | None = Field(
+        None,
+        description="Least share of each named modality among a split's kept rows, e.g. `{video: 0.05}`; below it the "
+        "run fails under either on_invalid policy (a Great Expectations expectation). Modalities: text, image, "
+        "multi_image, video.",
+    )
+
+    @field_validator("min_modality_fraction")
+    @classmethod
+    def _fractions(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        bad = [f"{m}: {f}" for m, f in (v or {}).items() if not 0.0 <= f <= 1.0]
+        if bad:
+            raise ValueError("each share must be between 0 and 1, got " + ", ".join(bad))
+        return v
 
     @model_validator(mode="before")
     @classmethod

@@ -1,11 +1,12 @@
-"""The validation report: the issues found per row, the dataset's shape, the Great Expectations results; its HTML page
-and the error that names every bad row."""
+"""The validation report: the issues found per row (by the per-row checks, and by the Great Expectations suites), the
+failed dataset-level expectations, the dataset's shape; its HTML page (with GX's own Data Docs) and the error that
+names every bad row and every failed expectation."""
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,8 +31,12 @@ class ValidationReport:
     modality_counts: dict[str, int]  # over valid rows
     text_only_share: float
     issue_counts: dict[str, int]  # issues per kind
-    gx_success: bool
+    gx_success: bool  # every expectation held (rows named by a failed one may still have been dropped)
     gx_results: dict[str, Any]
+    # failed expectations that name no row (dataset shares): the run fails under either on_invalid policy
+    expectation_failures: list[str] = field(default_factory=list)
+    # (suite name, GX Data Docs HTML page) per suite, rendered on demand (to_html)
+    data_docs: Callable[[], list[tuple[str, str]]] | None = field(default=None, repr=False)
     bad_rows: dict[int, Any] = field(default_factory=dict, repr=False)  # raw rows of invalid indices
     # rows over max_length that were kept with fewer frames / pixels (data.on_overlength: shrink)
     shrunk: list[dict[str, Any]] = field(default_factory=list)
@@ -43,7 +48,7 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
-        return not self.issues
+        return not self.issues and not self.expectation_failures
 
     def issues_by_row(self) -> dict[int, list[Issue]]:
         rows: dict[int, list[Issue]] = {}
@@ -70,6 +75,7 @@ class ValidationReport:
             "shrunk": [dict(r) for r in self.shrunk],
             "gx_success": self.gx_success,
             "gx_results": self.gx_results,
+            "expectation_failures": list(self.expectation_failures),
         }
 
     def folders(self) -> str:
@@ -78,14 +84,28 @@ class ValidationReport:
             return str(self.image_folder)
         return f"images: {self.image_folder}, videos: {self.video_folder}"
 
-    def error_message(self) -> str:
+    def error_message(self, examples: int = 5) -> str:
+        """One line per row the per-row checks rejected, one line per failed expectation (with example rows: index
+        and id), one line per failed dataset-level expectation."""
         rows = self.issues_by_row()
-        lines = [f"{self.source}: {len(rows)} of {self.total} rows are invalid:"]
+        lines = [f"{self.source}: {len(rows)} of {self.total} rows are invalid:"] if rows else []
+        by_expectation: dict[str, list[Issue]] = {}
         for index, issues in rows.items():
-            who = f"row {index}" + (f" (id={issues[0].row_id})" if issues[0].row_id is not None else "")
-            lines.append(f"  {who}: " + "; ".join(f"[{i.kind}] {i.reason}" for i in issues))
-        if self.image_folder is not None:
+            checks = [i for i in issues if not is_expectation(i.kind)]
+            for i in issues:
+                if is_expectation(i.kind):
+                    by_expectation.setdefault(i.reason.split(":", 1)[0], []).append(i)
+            if checks:
+                lines.append(
+                    f"  {row_name(index, issues[0].row_id)}: " + "; ".join(f"[{i.kind}] {i.reason}" for i in checks)
+                )
+        for label, issues in by_expectation.items():
+            shown = ", ".join(row_name(i.index, i.row_id) for i in issues[:examples])
+            more = f" and {len(issues) - examples} more" if len(issues) > examples else ""
+            lines.append(f"  failed expectation {label}: {len(issues)} row(s): {shown}{more}")
+        if rows and self.image_folder is not None:
             lines.append(f"  (relative media paths resolved against {self.folders()})")
+        lines += [f"{self.source}: {failure}" for failure in self.expectation_failures]
         return "\n".join(lines)
 
     def to_html(self, examples_per_kind: int = 5) -> str:
@@ -103,7 +123,8 @@ class ValidationReport:
         totals = [self.total, len(self.valid_indices), len(rows), len(self.duplicates), len(self.shrunk)]
         totals += [f"{self.text_only_share:.1%}", "passed" if self.gx_success else "failed"]
         gx_rows = [
-            [r["expectation"], json.dumps(r["kwargs"]), r["success"], r["unexpected_count"],
+            [r.get("suite", ""), r["expectation"], json.dumps(r["kwargs"]), r["success"], r["unexpected_count"],
+             "" if r.get("observed_value") is None else f"{r['observed_value']:.4g}",
              ", ".join(map(str, r["unexpected_rows"][:examples_per_kind])) or r["error"] or ""]
             for r in self.gx_results.get("expectations", [])
         ]  # fmt: skip
@@ -111,8 +132,11 @@ class ValidationReport:
             f"<h1>Dataset validation: {e(self.source)}</h1>",
             f"<p>Relative media paths resolved against {e(self.folders())}</p>" if self.image_folder else "",
             table(["rows", "valid", "invalid", "duplicates", "shrunk", "text-only share", "GX suite"], [totals]),
-            "<h2>Issues per reason</h2>",
         ]
+        if self.expectation_failures:
+            parts.append("<h2>Failed dataset expectations (the run fails)</h2>")
+            parts.append("<ul>" + "".join(f"<li>{e(f)}</li>" for f in self.expectation_failures) + "</ul>")
+        parts.append("<h2>Issues per reason</h2>")
         if not self.issues:
             parts.append("<p>No issues.</p>")
         parts.append(table(["kind", "count"], sorted(self.issue_counts.items(), key=lambda kv: -kv[1])))
@@ -130,7 +154,13 @@ class ValidationReport:
             parts.append(f"<h2>Duplicates, kept ({len(self.duplicates)})</h2>")
             parts.append(table(["index", "duplicate of"], self.duplicates[:examples_per_kind]))
         parts.append("<h2>Great Expectations</h2>")
-        parts.append(table(["expectation", "arguments", "success", "unexpected", "example rows"], gx_rows))
+        header = ["suite", "expectation", "arguments", "success", "unexpected", "observed", "example rows"]
+        parts.append(table(header, gx_rows))
+        for suite, page in self.data_docs() if self.data_docs else []:
+            # GX's own Data Docs page of the suite's validation result, isolated in a frame (its own styles)
+            parts.append(f"<h3>Great Expectations Data Docs: {e(suite)}</h3>")
+            frame = 'style="width:100%;height:720px;border:1px solid #ccc"'
+            parts.append(f'<iframe title="GX Data Docs {e(suite)}" {frame} srcdoc="{e(page, quote=True)}"></iframe>')
         style = (
             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0}"
             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}"
@@ -141,8 +171,18 @@ class ValidationReport:
         )
 
 
+def is_expectation(kind: str) -> bool:
+    """Whether an issue's kind is a Great Expectations expectation (`expect_...`) rather than a per-row check."""
+    return kind.startswith("expect_")
+
+
+def row_name(index: int, row_id: str | None) -> str:
+    return f"row {index}" + (f" (id={row_id})" if row_id is not None else "")
+
+
 class DatasetInvalid(ValueError):
-    """The dataset has invalid rows and the policy is "fail"; the message names every bad row."""
+    """The dataset has invalid rows and the policy is "fail", or a dataset-level expectation failed (either policy);
+    the message names every bad row and every failed expectation."""
 
     def __init__(self, report: ValidationReport):
         self.report = report

@@ -1,8 +1,9 @@
 """Dataset validation: every row is checked before training, and every bad row is named.
 
-Per-row checks (structure, media files, model limits, literal special tokens, token length) produce `Issue`s, and
-those alone decide which rows are valid. A Great Expectations suite runs over a per-row summary table as a second,
-declarative view of the same data; its results are reported, not enforced.
+Per-row checks (structure, media files, model limits, literal special tokens, token length) produce `Issue`s. Then
+the Great Expectations suites (components/data/expectations.py) hold the dataset-level rules over a per-row summary
+table: a failed expectation names rows (duplicate ids, ...) that become issues of their own, or names none (the share
+of invalid rows, each modality's share) and fails the run under either policy.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ from components.data.rows import RowError, media_root, parse_row, read_rows
 def _fingerprint(row: dict) -> str:
     content = {k: v for k, v in row.items() if k != "id"}
     return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _recording(token_length: TokenLength, counts: dict[int, tuple[int, int]]) -> TokenLength:
+    def count(sample: Sample) -> tuple[int, int]:
+        counts[sample.index] = token_length(sample)
+        return counts[sample.index]
+
+    return count
 
 
 def validate_samples(
@@ -67,6 +76,9 @@ def validate_samples(
     reject_tokens = [t for t in special_tokens if t] if data_cfg.literal_special_tokens == "reject" else []
     escape_tokens = [t for t in special_tokens if t] if data_cfg.literal_special_tokens == "escape" else []
     escaped: list[int] = []
+    token_counts: dict[int, tuple[int, int]] = {}  # the last count of each row, for the expectations on token length
+    if token_length is not None:
+        token_length = _recording(token_length, token_counts)
 
     samples: list[Sample] = []
     issues: list[Issue] = []
@@ -116,10 +128,20 @@ def validate_samples(
             else:
                 first_seen[key] = index
 
+    # the dataset-level rules: rows a failed expectation names become issues (under "drop", dropped)
+    expected = run_expectations(
+        table,
+        total=len(rows),
+        invalid={i.index for i in issues},
+        data_cfg=data_cfg,
+        model_limits=model_limits,
+        max_length=max_length,
+        token_counts=token_counts,
+    )
+    issues += expected.row_issues
     bad = {i.index for i in issues}
     valid = [s for s in samples if s.index not in bad]
     modality_counts = Counter(s.modality for s in valid)
-    gx_success, gx_results = run_expectations(table, model_limits)
     report = ValidationReport(
         source=str(path),
         total=len(rows),
@@ -129,8 +151,10 @@ def validate_samples(
         modality_counts={m: modality_counts[m] for m in MODALITIES},
         text_only_share=modality_counts["text"] / len(valid) if valid else 0.0,
         issue_counts=dict(Counter(i.kind for i in issues)),
-        gx_success=gx_success,
-        gx_results=gx_results,
+        gx_success=expected.success,
+        gx_results=expected.results,
+        expectation_failures=expected.failures,
+        data_docs=expected.data_docs,
         bad_rows={i: rows[i] for i in sorted(bad)},
         shrunk=shrunk,
         escaped=escaped,
@@ -144,10 +168,11 @@ def apply_policy(
     samples: list[Sample], report: ValidationReport, on_invalid: Literal["fail", "drop"]
 ) -> tuple[list[Sample], list[dict[str, Any]]]:
     """With "fail", raise DatasetInvalid if any row has an issue. With "drop", keep the valid samples and return the
-    quarantine: one entry per dropped row, with its reasons, kinds and raw row."""
+    quarantine: one entry per dropped row, with its reasons, kinds (a check's, or a failed expectation's type) and raw
+    row. A failed dataset-level expectation (report.expectation_failures) raises DatasetInvalid under either policy."""
     if on_invalid not in ("fail", "drop"):
         raise ValueError(f"on_invalid must be 'fail' or 'drop', got {on_invalid!r}")
-    if report.issues and on_invalid == "fail":
+    if (report.issues and on_invalid == "fail") or report.expectation_failures:
         raise DatasetInvalid(report)
     valid = set(report.valid_indices)
     quarantine = [
