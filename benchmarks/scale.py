@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STARTED = time.perf_counter()
 
 KINDS = {"color": 0.40, "position": 0.20, "multi_image": 0.15, "video": 0.15, "text": 0.10}
 COLORS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 90, 235), "yellow": (235, 215, 40)}
@@ -160,7 +159,7 @@ def phase(name: str, workdir: Path) -> dict:
     rss_start = _status("VmRSS")
     data = {"validate_new_rows": "rows_new.jsonl", "validate_small": "rows_small.jsonl"}.get(name, "rows.jsonl")
     cfg = _config(workdir, data)
-    out: dict = {"phase": name, "import_s": round(import_s, 2), "process_start_s": round(t0 - STARTED, 2)}
+    out: dict = {"phase": name, "import_s": round(import_s, 2)}
     start = time.perf_counter()
     if name.startswith("validate"):
         cache = ValidationCache(workdir / ("cache_small" if name == "validate_small" else "cache") / "v.sqlite")

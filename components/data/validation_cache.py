@@ -78,7 +78,7 @@ class ValidationCache:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else default_path()
         self.hits = self.misses = 0
-        self._digests: dict[str, str] = {}
+        self._digests: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> digest
         self._db: sqlite3.Connection | None = None
         try:
             self._db = self._open()
@@ -123,15 +123,16 @@ class ValidationCache:
         """sha256 of each file's bytes (MISSING where it cannot be read), read only when (size, mtime_ns) changed."""
         out, todo = {}, []
         for p in dict.fromkeys(paths):
-            if p in self._digests:
-                out[p] = self._digests[p]
-                continue
             try:
                 st = os.stat(p)
             except OSError:
-                out[p] = self._digests[p] = MISSING
+                out[p] = MISSING
                 continue
-            todo.append((p, st.st_size, st.st_mtime_ns))
+            known = self._digests.get((p, st.st_size, st.st_mtime_ns))
+            if known is not None:
+                out[p] = known
+            else:
+                todo.append((p, st.st_size, st.st_mtime_ns))
         stored = self._lookup("digests", "path", [p for p, _, _ in todo], "size, mtime_ns, digest")
         new = []
         for p, size, mtime in todo:
@@ -145,7 +146,9 @@ class ValidationCache:
                     digest = MISSING
                 else:
                     new.append((p, size, mtime, digest))
-            out[p] = self._digests[p] = digest
+            out[p] = digest
+            if digest != MISSING:
+                self._digests[p, size, mtime] = digest
         if new:
             sql = "INSERT OR REPLACE INTO digests VALUES (?,?,?,?)"
             self._safely("write", lambda db: (db.executemany(sql, new), db.commit()), None)
