@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
 from components.artifacts import Sample
 from components.config import DataConfig
 from components.data.expectations import MODALITIES, run_expectations, summarise_row
@@ -95,17 +97,12 @@ class _Checks:
 
 
 _WORKER: _Checks | None = None  # set in the parent just before forking the pool
+MIN_CHUNK, MAX_CHUNK = 64, 1024  # rows per task sent to a worker
+ROW_MARK = "\x00row\x00"  # stands for "row <index>: " at the start of a cached reason
 
 
 def _worker_init() -> None:
-    torch_threads_one()
-
-
-def torch_threads_one() -> None:
-    """One intra-op thread per worker process: the workers are the parallelism."""
-    import torch  # noqa: PLC0415 - only in forked workers, where torch is already loaded by the parent
-
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # one intra-op thread per worker process: the workers are the parallelism
 
 
 def _run_chunk(indices: list[int]) -> list[tuple[int, dict[str, Any]]]:
@@ -128,9 +125,6 @@ def _run_all(checks: _Checks, todo: list[int], workers: int) -> dict[int, dict[s
         _WORKER = None
 
 
-MIN_CHUNK, MAX_CHUNK = 64, 1024
-
-
 def _to_cache(result: dict[str, Any], index: int) -> dict[str, Any]:
     """A result as stored: a reason that starts with its row's index (the collator's errors) is stored without it,
     so the entry holds for the same row at another index."""
@@ -143,9 +137,6 @@ def _from_cache(result: dict[str, Any], index: int) -> dict[str, Any]:
     prefix = f"row {index}: "
     problems = [[k, prefix + r[len(ROW_MARK) :] if r.startswith(ROW_MARK) else r] for k, r in result["problems"]]
     return {**result, "problems": problems}
-
-
-ROW_MARK = "\x00row\x00"
 
 
 def validate_samples(
