@@ -112,7 +112,9 @@ class DataConfig(_Strict):
     literal_special_tokens: Literal["reject", "escape"] = Field(
         "reject", description="What to do with a row whose text contains the tokenizer's special tokens."
     )
-    num_workers: int = Field(2, ge=0, description="Processes decoding media in preprocessing and data loading.")
+    num_workers: int = Field(
+        2, ge=0, description="Processes for validation's per-row checks, media preprocessing and data loading."
+    )
     max_dropped_fraction: float = Field(
         1.0,
         ge=0.0,

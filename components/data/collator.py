@@ -177,8 +177,13 @@ def render_sequences(processor, messages: list[dict], stops: Sequence[str]) -> l
     answer. A trailing EOS a template appends to every rendering (Phi-4) is not part of a turn.
     """
 
-    def tmpl(msgs, gen):
-        return apply_template(processor, msgs, gen)
+    rendered: dict[tuple[int, bool], str] = {}
+
+    def tmpl(msgs, gen):  # messages[:n] are rendered once per n (the last turn's `through` is also `full`)
+        key = (len(msgs), gen)
+        if key not in rendered:
+            rendered[key] = apply_template(processor, msgs, gen)
+        return rendered[key]
 
     eos = processor.tokenizer.eos_token
     assistant = [k for k, m in enumerate(messages) if m["role"] == "assistant"]
@@ -293,6 +298,8 @@ def supervised_positions(raw_ids, offsets, spans, expanded_ids, text: str | None
                 raise TemplateError(f"token {i} straddles a label boundary: the prompt's tokens are not a prefix")
     if not sup:
         return []
+    if expanded_ids is raw_ids:  # nothing was expanded: every raw token is where it was
+        return sup
     mapping: dict[int, int] = {}
     for blk in SequenceMatcher(None, raw_ids, expanded_ids, autojunk=False).get_matching_blocks():
         for d in range(blk.size):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 StrPath = str | Path
 
@@ -178,6 +178,55 @@ def probe_video(path: StrPath) -> dict:
     if not info["total_frames"]:
         raise MediaError(path, "no frames")
     return {**info, "width": width, "height": height}
+
+
+_POST_IDAT_METADATA = (b"eXIf", b"iTXt", b"tEXt", b"zTXt")
+
+
+def _png_metadata_after_pixels(path: StrPath) -> bool:
+    """Whether a PNG holds a metadata chunk (EXIF, text/XMP) after its image data, which Pillow reads only when it
+    decodes (and which may then carry an orientation). Reads the chunk headers only."""
+    with open(path, "rb") as f:
+        f.seek(8)  # the signature
+        seen_pixels = False
+        while header := f.read(8):
+            if len(header) < 8:
+                return True  # truncated: let the decoding path decide
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if kind == b"IDAT":
+                seen_pixels = True
+            elif kind == b"IEND":
+                return False
+            elif seen_pixels and kind in _POST_IDAT_METADATA:
+                return True
+            f.seek(length + 4, 1)  # the data and its CRC
+    return True
+
+
+def upright_size(path: StrPath) -> tuple[int, int]:
+    """(width, height) of an image as load_image shows it (EXIF orientation applied), from the file's header without
+    decoding the pixels where the format allows (a PNG with metadata after its pixels is decoded, as load_image would
+    read that metadata too)."""
+    try:
+        with Image.open(path) as im:
+            if im.format == "PNG" and "exif" not in im.info and _png_metadata_after_pixels(path):
+                im.load()
+            width, height = im.size
+            orientation = (
+                im.getexif().get(ExifTags.Base.Orientation, 1)
+                if im.format != "PNG" or "exif" in im.info
+                else _xmp_orientation(im)
+            )
+    except (OSError, Image.DecompressionBombError, SyntaxError) as e:
+        raise MediaError(path, f"cannot read image: {e}") from None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _xmp_orientation(im: Image.Image) -> int:
+    """A PNG's orientation when it has no EXIF chunk: Pillow's getexif() reads it from the XMP text, if any."""
+    if not any(k in im.info for k in ("xmp", "XML:com.adobe.xmp")):
+        return 1
+    return im.getexif().get(ExifTags.Base.Orientation, 1)
 
 
 def file_digest(path: StrPath, chunk_size: int = 1 << 20) -> str:

@@ -12,10 +12,18 @@ from components.artifacts import MediaCache, PreparedDataset, Sample
 from components.config import RunConfig
 from components.data import media
 from components.data.batching import IGNORE_INDEX
-from components.data.collator import VLMCollator, checkpoint_stop_tokens
+from components.data.collator import (
+    AllLabelsMasked,
+    VLMCollator,
+    adds_special_tokens,
+    checkpoint_stop_tokens,
+    supervised_positions,
+)
 from components.data.media_cache import MediaSettings, load_cached_image, load_cached_video, media_key
+from components.data.row_checks import model_limit
 from components.data.rows import DatasetFileError, media_root, read_rows, to_messages
-from components.data.validate import apply_policy, validate_samples
+from components.data.validate import RowCache, apply_policy, validate_samples
+from components.data.validation_cache import ValidationCache, context_key, processor_key
 from components.models.loading import ModelRef
 
 log = logging.getLogger(__name__)
@@ -77,25 +85,140 @@ def batch_token_counts(batch: dict) -> tuple[int, int]:
     return int(batch["attention_mask"].sum(dim=1).max()), int((batch["labels"] != IGNORE_INDEX).sum())
 
 
-def token_counter(cfg: RunConfig, processor, ref: ModelRef | None = None):
-    """(num_tokens, num_supervised) of a sample, with media tokens, computed by the model's own processor through the
-    training collator with the checkpoint's stop tokens (`run_stop_tokens`, as components/train/recipe.py)."""
-    collator = VLMCollator(processor, run_stop_tokens(ref or ModelRef.from_config(cfg.model), processor))
-
-    def count(sample: Sample) -> tuple[int, int]:
-        return batch_token_counts(collator([collator_row(sample, cfg)]))
-
-    return count
+# Processors whose media-token count is a function of the media's size alone (_get_num_multimodal_tokens), with the
+# placeholder token expanded in place: for them a row is counted from its text tokens plus the sizes, without decoding
+# or running the image processor. Each is proven equal to the collator's count on every example row
+# (tests/test_labels.py::test_validation_counts_tokens_as_the_training_collator); any other processor is counted
+# through the collator.
+SIZE_ONLY_PROCESSORS = frozenset({"Qwen2VLProcessor", "Qwen2_5_VLProcessor"})
 
 
-def prepare_dataset(cfg: RunConfig, base: Path | None = None) -> tuple[PreparedDataset, list]:
-    """Validate train and eval files for the configured model; returns the dataset and the reports."""
+class _NoFastPath(Exception):
+    """This row (or processor) is counted through the collator."""
+
+
+class TokenCounter:
+    """(num_tokens, num_supervised) of a sample, with media tokens, as the training collator counts it (the one token
+    count rule): rendered by the model's own chat template through the collator's own `sequences`, with the
+    checkpoint's stop tokens (`run_stop_tokens`, as components/train/recipe.py).
+
+    Where the processor is one of SIZE_ONLY_PROCESSORS, the text is tokenized by the fast tokenizer and each media item
+    adds the tokens its size gives (images: the size from the file header after preprocessing's resize, computed as
+    media.target_size resizes; videos: the frames load_video samples, memoised per file and settings). Every other
+    row, and any row the size rule does not cover, goes through the collator with its media loaded as preprocessing
+    loads them."""
+
+    def __init__(self, cfg: RunConfig, processor, ref: ModelRef | None = None, fast: bool = True):
+        self.cfg, self.processor = cfg, processor
+        self.collator = VLMCollator(processor, run_stop_tokens(ref or ModelRef.from_config(cfg.model), processor))
+        self.fast = fast and self._size_only(processor)
+        self._sizes: dict[tuple, int] = {}
+        self.counted = {"fast": 0, "collator": 0}
+
+    @staticmethod
+    def _size_only(processor) -> bool:
+        if type(processor).__name__ not in SIZE_ONLY_PROCESSORS:
+            return False
+        tok, image = processor.tokenizer, getattr(processor, "image_processor", None)
+        return bool(getattr(tok, "is_fast", False) and image is not None and getattr(image, "do_resize", True))
+
+    def __call__(self, sample: Sample) -> tuple[int, int]:
+        if self.fast:
+            try:
+                counts = self._count_fast(sample)
+                self.counted["fast"] += 1
+                return counts
+            except _NoFastPath:
+                pass
+        self.counted["collator"] += 1
+        return batch_token_counts(self.collator([collator_row(sample, self.cfg)]))
+
+    def _media_tokens(self, kind: str, path: str, s: MediaSettings) -> int:
+        key = (kind, path, s)
+        if key not in self._sizes:
+            try:
+                if kind == "image":
+                    width, height = media.target_size(*media.upright_size(path), s.min_pixels, s.max_pixels)
+                    data = self.processor._get_num_multimodal_tokens(image_sizes=[(height, width)])
+                    self._sizes[key] = int(data.num_image_tokens[0])
+                else:
+                    video = getattr(self.processor, "video_processor", None)
+                    if video is None or getattr(video, "cap_pixels_per_frame", None) or not video.do_resize:
+                        raise _NoFastPath
+                    frames = media.load_video(path, s.num_frames, s.max_fps, s.max_pixels)[0]
+                    data = self.processor._get_num_multimodal_tokens(video_sizes=[frames.shape[:3]])
+                    self._sizes[key] = int(data.num_video_tokens[0])
+            except (ValueError, OSError, AttributeError, KeyError, TypeError) as e:
+                raise _NoFastPath from e  # the collator path gives the exact error (or count)
+        return self._sizes[key]
+
+    def _count_fast(self, sample: Sample) -> tuple[int, int]:
+        s = MediaSettings.from_config(self.cfg.data).for_row(sample.max_frames, sample.max_pixels)
+        row = {
+            "messages": to_messages(sample),
+            "images": [self._media_tokens("image", p, s) for p in sample.images],
+            "videos": [self._media_tokens("video", p, s) for p in sample.videos],
+            "index": sample.index,
+        }
+        seqs = self.collator.sequences([row])  # the collator's renderings (its TemplateErrors, as training raises them)
+        tok = self.collator.tokenizer
+        texts = [rend.text for _, rend, _ in seqs]
+        enc = tok(texts, add_special_tokens=adds_special_tokens(tok, texts[0]), return_offsets_mapping=True)
+        image_id, video_id = self.processor.image_token_id, self.processor.video_token_id
+        lengths, supervised = [], 0
+        for (b, rend, item), ids, offsets in zip(seqs, enc["input_ids"], enc["offset_mapping"], strict=True):
+            if ids.count(image_id) != len(item["images"]) or ids.count(video_id) != len(item["videos"]):
+                raise _NoFastPath  # a placeholder not written once per media item: let the processor expand it
+            lengths.append(len(ids) + sum(n - 1 for n in item["images"]) + sum(n - 1 for n in item["videos"]))
+            pos = supervised_positions(ids, offsets, rend.spans, ids, rend.text)
+            if not pos:
+                raise AllLabelsMasked(f"row {item.get('index', b)}: every label is masked (no assistant tokens)")
+            supervised += len(pos)
+        return max(lengths), supervised
+
+
+def token_counter(cfg: RunConfig, processor, ref: ModelRef | None = None, fast: bool = True) -> TokenCounter:
+    """The one token count of validation (TokenCounter)."""
+    return TokenCounter(cfg, processor, ref, fast)
+
+
+def validation_context(cfg: RunConfig, ref: ModelRef, processor, counter: TokenCounter, specials, base: Path) -> str:
+    """The result-cache context of a run's validation: the processor (its files, stop tokens), the settings that decide
+    a row's outcome (data settings, max_length, the special tokens, the family's limits) and the validation code."""
+    data = cfg.data.model_dump(mode="json", exclude={"train_path", "eval_path", "on_invalid", "num_workers"})
+    limits = {k: model_limit(ref.entry, k, None) for k in ("name", "images", "multi_image", "video", "system_prompt")}
+    return context_key(
+        processor_key(ref.path, ref.revision, processor, counter.collator.stops),
+        data,
+        str(base),
+        cfg.train.max_length,
+        list(specials),
+        limits,
+        counter.fast,
+    )
+
+
+def prepare_dataset(
+    cfg: RunConfig,
+    base: Path | None = None,
+    *,
+    cache: ValidationCache | None | bool = True,
+    stats: dict[str, dict] | None = None,
+) -> tuple[PreparedDataset, list]:
+    """Validate train and eval files for the configured model; returns the dataset and the reports.
+
+    The per-row checks run in `data.num_workers` processes; `cache` is the per-row result cache (True: the one under
+    the cache root, validation_cache.default_path(); False / None: none). `stats` receives each split's
+    validate_samples stats, and the token counter's (rows counted from sizes, rows through the collator)."""
     base = base or Path.cwd()
     ref = ModelRef.from_config(cfg.model)
     processor, fam = ref.load_processor(), ref.entry
     tok = processor.tokenizer
     # every token the tokenizer matches as a whole (special or merely added), except the dataset's own placeholders
     specials = sorted((set(tok.all_special_tokens) | set(tok.get_added_vocab())) - {"<image>", "<video>"})
+    counter = token_counter(cfg, processor, ref)
+    store = ValidationCache() if cache is True else cache or None
+    row_cache = RowCache(store, validation_context(cfg, ref, processor, counter, specials, base)) if store else None
     splits, reports, quarantine = {}, [], []
     for split, path in (("train", cfg.data.train_path), ("eval", cfg.data.eval_path)):
         if not path:
@@ -106,16 +229,22 @@ def prepare_dataset(cfg: RunConfig, base: Path | None = None) -> tuple[PreparedD
             cfg.data,
             base=base,
             model_limits=fam,
-            token_length=token_counter(cfg, processor, ref),
+            token_length=counter,
             special_tokens=specials,
             max_length=cfg.train.max_length,
+            workers=cfg.data.num_workers,
+            cache=row_cache,
+            stats=stats.setdefault(split, {}) if stats is not None else None,
         )
         kept, dropped = apply_policy(samples, report, cfg.data.on_invalid)
         splits[split] = kept
         reports.append((split, report))
         quarantine += [{**q, "split": split} for q in dropped]
-    digests = {p: media.file_digest(p) for s in splits["train"] + splits["eval"] for p in s.images + s.videos}
+    paths = [p for s in splits["train"] + splits["eval"] for p in s.images + s.videos]
+    digests = store.digests(paths) if store else {p: media.file_digest(p) for p in paths}
     summary = {split: r.to_dict() for split, r in reports}
+    if stats is not None:
+        stats["counted"] = dict(counter.counted)  # in this process (forked workers count their own)
     return PreparedDataset(splits["train"], splits["eval"], digests, summary, quarantine), reports
 
 

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import torch
 
 from components.artifacts import Sample
 from components.config import DataConfig
@@ -29,19 +34,117 @@ from components.data.row_checks import (
     special_token_problem,
 )
 from components.data.rows import RowError, media_root, parse_row, read_rows
+from components.data.validation_cache import ValidationCache, row_key
 
 
-def _fingerprint(row: dict) -> str:
-    content = {k: v for k, v in row.items() if k != "id"}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+def _content(row: dict) -> str:
+    """The row's JSON without its id (keys sorted): what makes two rows duplicates."""
+    return json.dumps({k: v for k, v in row.items() if k != "id"}, sort_keys=True, ensure_ascii=False)
 
 
-def _recording(token_length: TokenLength, counts: dict[int, tuple[int, int]]) -> TokenLength:
-    def count(sample: Sample) -> tuple[int, int]:
-        counts[sample.index] = token_length(sample)
-        return counts[sample.index]
+def _fingerprint(row: dict, content: str | None = None) -> str:
+    return hashlib.sha256((content if content is not None else _content(row)).encode()).hexdigest()
 
-    return count
+
+@dataclass
+class RowCache:
+    """A ValidationCache with the context key of this validation (processor and settings, validation_cache.
+    context_key): rows already checked under the same context, with the same content and media bytes, are not
+    checked again."""
+
+    store: ValidationCache
+    context: str
+
+
+@dataclass
+class _Checks:
+    """Everything the per-row checks need; forked worker processes inherit it (nothing is pickled)."""
+
+    data_cfg: DataConfig
+    check_media: MediaChecker
+    model_limits: Any
+    token_length: TokenLength | None
+    reject_tokens: list[str]
+    escape_tokens: list[str]
+    max_length: int | None
+    samples: dict[int, Sample] = field(default_factory=dict)
+
+    def run(self, sample: Sample) -> dict[str, Any]:
+        """The outcome of one parsed row, as JSON (what the result cache stores): its problems in check order,
+        whether its media passed, and the overrides and token counts of a row shrunk to fit."""
+        escaped = bool(self.escape_tokens) and escape_sample(sample, self.escape_tokens)
+        media = [self.check_media("image", p) for p in sample.images]
+        media += [self.check_media("video", p) for p in sample.videos]
+        media_problems = [p for p in media if p is not None]
+        problems = media_problems + limit_problems(sample, self.model_limits)
+        token_problem = special_token_problem(sample, self.reject_tokens)
+        if token_problem:
+            problems.append(token_problem)
+        shrunk = None
+        counts: list[tuple[int, int]] = []  # the row's token counts; the last one is its final (fitted) count
+
+        def token_length(s: Sample) -> tuple[int, int]:
+            counts.append(self.token_length(s))
+            return counts[-1]
+
+        if not problems and self.token_length is not None:
+            if self.data_cfg.on_overlength == "shrink" and self.max_length is not None:
+                fit_problems, record = shrink_to_fit(sample, token_length, self.max_length, self.data_cfg)
+                problems += fit_problems
+                if record is not None and not fit_problems:
+                    shrunk = {k: v for k, v in record.items() if k not in ("index", "id")}
+            else:
+                problems += length_problems(sample, token_length, self.max_length)
+        return {
+            "problems": [list(p) for p in problems],
+            "media_ok": not media_problems,
+            "shrunk": shrunk,
+            "escaped": escaped,
+            "tokens": list(counts[-1]) if counts else None,  # for the expectations on token length
+        }
+
+
+_WORKER: _Checks | None = None  # set in the parent just before forking the pool
+MIN_CHUNK, MAX_CHUNK = 64, 1024  # rows per task sent to a worker
+ROW_MARK = "\x00row\x00"  # stands for "row <index>: " at the start of a cached reason
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)  # one intra-op thread per worker process: the workers are the parallelism
+
+
+def _run_chunk(indices: list[int]) -> list[tuple[int, dict[str, Any]]]:
+    assert _WORKER is not None
+    return [(i, _WORKER.run(_WORKER.samples[i])) for i in indices]
+
+
+def _run_all(checks: _Checks, todo: list[int], workers: int) -> dict[int, dict[str, Any]]:
+    """Each row's outcome; in `workers` forked processes when there are enough rows to be worth it."""
+    global _WORKER
+    if workers < 2 or len(todo) < 2 * MIN_CHUNK:
+        return {i: checks.run(checks.samples[i]) for i in todo}
+    size = max(MIN_CHUNK, min(MAX_CHUNK, len(todo) // (workers * 8)))
+    chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+    _WORKER = checks
+    try:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
+            return {i: r for part in pool.imap(_run_chunk, chunks) for i, r in part}
+    finally:
+        _WORKER = None
+
+
+def _to_cache(result: dict[str, Any], index: int) -> dict[str, Any]:
+    """A result as stored: a reason that starts with its row's index (the collator's errors) is stored without it,
+    so the entry holds for the same row at another index."""
+    prefix = f"row {index}: "
+    problems = [[k, ROW_MARK + r[len(prefix) :] if r.startswith(prefix) else r] for k, r in result["problems"]]
+    return {**result, "problems": problems}
+
+
+def _from_cache(result: dict[str, Any], index: int) -> dict[str, Any]:
+    prefix = f"row {index}: "
+    problems = [[k, prefix + r[len(ROW_MARK) :] if r.startswith(ROW_MARK) else r] for k, r in result["problems"]]
+    return {**result, "problems": problems}
 
 
 def validate_samples(
@@ -53,6 +156,9 @@ def validate_samples(
     token_length: TokenLength | None = None,
     special_tokens: Sequence[str] = (),
     max_length: int | None = None,
+    workers: int = 0,
+    cache: RowCache | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> tuple[list[Sample], ValidationReport]:
     """Check every row of a dataset file; returns the parsed samples (valid or not) and the report.
 
@@ -62,6 +168,10 @@ def validate_samples(
     `token_length(sample) -> (num_tokens, num_supervised)` runs only on rows that passed every other check; a ValueError
     from it is recorded as that row's issue. With `data_cfg.on_overlength == "shrink"`, a row above `max_length` gets
     fewer frames / pixels (Sample.max_frames / max_pixels) until it fits, and is listed in `report.shrunk`.
+    With `workers` >= 2 the per-row checks run in that many forked processes; with a `cache`, rows whose content,
+    media bytes and context were checked before take their stored outcome (the report is the same). `stats`, when
+    given, receives the counts: rows, parsed, cached (taken from the cache), checked (computed here), and gx_s (the
+    seconds of the Great Expectations suite).
     """
     rows = read_rows(path)
     image_root = media_root(data_cfg.image_folder, path, base)
@@ -72,13 +182,51 @@ def validate_samples(
         return (base / root if base is not None and not root.is_absolute() else root).resolve()
 
     roots = [resolve_root(r) for r in data_cfg.allowed_roots] if data_cfg.allowed_roots is not None else None
-    check_media = MediaChecker(roots, data_cfg.max_image_pixels)
-    reject_tokens = [t for t in special_tokens if t] if data_cfg.literal_special_tokens == "reject" else []
-    escape_tokens = [t for t in special_tokens if t] if data_cfg.literal_special_tokens == "escape" else []
-    escaped: list[int] = []
-    token_counts: dict[int, tuple[int, int]] = {}  # the last count of each row, for the expectations on token length
-    if token_length is not None:
-        token_length = _recording(token_length, token_counts)
+    checks = _Checks(
+        data_cfg,
+        MediaChecker(roots, data_cfg.max_image_pixels),
+        model_limits,
+        token_length,
+        [t for t in special_tokens if t] if data_cfg.literal_special_tokens == "reject" else [],
+        [t for t in special_tokens if t] if data_cfg.literal_special_tokens == "escape" else [],
+        max_length,
+    )
+
+    parse_issues: dict[int, Issue] = {}
+    for index, row in enumerate(rows):
+        try:
+            checks.samples[index] = parse_row(
+                row,
+                index,
+                data_cfg.user_key,
+                data_cfg.assistant_key,
+                data_cfg.system_key,
+                image_root,
+                video_root,
+            )
+        except RowError as e:
+            parse_issues[index] = Issue(index, e.row_id, e.reason, e.kind)
+
+    results: dict[int, dict[str, Any]] = {}
+    keys: dict[int, str] = {}
+    contents: dict[int, str] = {}
+    if cache is not None:
+        digests = cache.store.digests(p for s in checks.samples.values() for p in s.images + s.videos)
+        for i, s in checks.samples.items():
+            media = [(p, digests[p]) for p in s.images + s.videos]
+            contents[i] = _content(rows[i])
+            keys[i] = row_key(contents[i] + "\0" + json.dumps(rows[i].get("id")), media, cache.context)
+        stored = cache.store.get(list(keys.values()))
+        results = {i: _from_cache(stored[k], i) for i, k in keys.items() if k in stored}
+    todo = [i for i in checks.samples if i not in results]
+    with pillow_pixel_limit(data_cfg.max_image_pixels):
+        computed = _run_all(checks, todo, workers)
+    if cache is not None and computed:
+        cache.store.put({keys[i]: _to_cache(r, i) for i, r in computed.items()})
+    results |= computed
+    if stats is not None:
+        stats.update(rows=len(rows), parsed=len(checks.samples), cached=len(results) - len(computed),
+                     checked=len(computed))  # fmt: skip
 
     samples: list[Sample] = []
     issues: list[Issue] = []
@@ -86,49 +234,33 @@ def validate_samples(
     first_seen: dict[str, int] = {}
     duplicates: list[tuple[int, int]] = []
     shrunk: list[dict[str, Any]] = []
-    with pillow_pixel_limit(data_cfg.max_image_pixels):
-        for index, row in enumerate(rows):
-            try:
-                sample = parse_row(
-                    row,
-                    index,
-                    data_cfg.user_key,
-                    data_cfg.assistant_key,
-                    data_cfg.system_key,
-                    image_root,
-                    video_root,
-                )
-            except RowError as e:
-                issues.append(Issue(index, e.row_id, e.reason, e.kind))
-                if isinstance(row, dict):
-                    table.append(summarise_row(index, row, data_cfg, parse_ok=False, media_ok=None))
-                continue
-            samples.append(sample)
-            if escape_tokens and escape_sample(sample, escape_tokens):
-                escaped.append(index)
-            media = [check_media("image", p) for p in sample.images] + [check_media("video", p) for p in sample.videos]
-            media_problems = [p for p in media if p is not None]
-            problems = media_problems + limit_problems(sample, model_limits)
-            token_problem = special_token_problem(sample, reject_tokens)
-            if token_problem:
-                problems.append(token_problem)
-            if not problems and token_length is not None:
-                if data_cfg.on_overlength == "shrink" and max_length is not None:
-                    fit_problems, record = shrink_to_fit(sample, token_length, max_length, data_cfg)
-                    problems += fit_problems
-                    if record is not None and not fit_problems:
-                        shrunk.append(record)
-                else:
-                    problems += length_problems(sample, token_length, max_length)
-            issues += [Issue(index, sample.id, reason, kind) for kind, reason in problems]
-            table.append(summarise_row(index, row, data_cfg, parse_ok=True, media_ok=not media_problems))
-            key = _fingerprint(row)
-            if key in first_seen:
-                duplicates.append((index, first_seen[key]))
-            else:
-                first_seen[key] = index
+    escaped: list[int] = []
+    for index, row in enumerate(rows):
+        sample = checks.samples.get(index)
+        if sample is None:
+            issues.append(parse_issues[index])
+            if isinstance(row, dict):
+                table.append(summarise_row(index, row, data_cfg, parse_ok=False, media_ok=None))
+            continue
+        samples.append(sample)
+        result = results[index]
+        if checks.escape_tokens:  # (idempotent: a sample escaped by an in-process check stays as it is)
+            escape_sample(sample, checks.escape_tokens)
+        if result["escaped"]:
+            escaped.append(index)
+        if result["shrunk"] is not None:
+            sample.max_frames, sample.max_pixels = result["shrunk"]["max_frames"], result["shrunk"]["max_pixels"]
+            shrunk.append({"index": index, "id": sample.id, **result["shrunk"]})
+        issues += [Issue(index, sample.id, reason, kind) for kind, reason in result["problems"]]
+        table.append(summarise_row(index, row, data_cfg, parse_ok=True, media_ok=result["media_ok"]))
+        key = _fingerprint(row, contents.pop(index, None))
+        if key in first_seen:
+            duplicates.append((index, first_seen[key]))
+        else:
+            first_seen[key] = index
 
     # the dataset-level rules: rows a failed expectation names become issues (under "drop", dropped)
+    gx_start = time.perf_counter()
     expected = run_expectations(
         table,
         total=len(rows),
@@ -136,8 +268,10 @@ def validate_samples(
         data_cfg=data_cfg,
         model_limits=model_limits,
         max_length=max_length,
-        token_counts=token_counts,
+        token_counts={i: tuple(r["tokens"]) for i, r in results.items() if r.get("tokens") is not None},
     )
+    if stats is not None:
+        stats["gx_s"] = time.perf_counter() - gx_start
     issues += expected.row_issues
     bad = {i.index for i in issues}
     valid = [s for s in samples if s.index not in bad]

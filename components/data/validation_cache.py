@@ -1,0 +1,195 @@
+"""The per-row validation result cache and the media digest cache, in one sqlite file under the cache root.
+
+A row's result (its issues, whether special tokens were escaped, what it was shrunk to, whether its media passed) is
+keyed by the row's content, the digests of the media files it names, the processor and the validation settings: a
+file revalidated unchanged, or with a few new rows, checks only what changed. Media digests (sha256 of the file's
+bytes) are cached by (path, size, mtime_ns), so an unchanged file is not read again.
+
+It is an optimisation only: a missing, unreadable or corrupt cache database is recreated (or, where it cannot be,
+left out), and validation recomputes; the report is the same either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from components.config import cache_root
+from components.data.media import file_digest
+
+log = logging.getLogger(__name__)
+
+MISSING = "missing"  # the digest of a path that cannot be read (the media check reports it)
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, digest TEXT)",
+    "CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, result TEXT)",
+)
+# The modules whose code decides a row's outcome: a change to any of them is a new cache context.
+_CODE = ("rows", "media", "media_checks", "row_checks", "collator", "batching", "prepare", "validate")
+
+
+def default_path() -> Path:
+    return cache_root() / "validation" / "cache.sqlite"
+
+
+def code_version() -> str:
+    """A hash of the validation code itself (results computed by older code are never reused)."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in _CODE:
+        h.update((here / f"{name}.py").read_bytes())
+    return h.hexdigest()
+
+
+def processor_key(path: str, revision: str | None, processor: Any, stops: Sequence[str]) -> str:
+    """The processor's identity: the checkpoint's files other than weights (configs, tokenizer, chat template, by
+    content) when it is a local folder, else its path and revision with the processor's own configuration; plus the
+    stop tokens validation counts with."""
+    h = hashlib.sha256()
+    folder = Path(path)
+    if folder.is_dir():
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and p.suffix not in (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", ".h5"):
+                h.update(str(p.relative_to(folder)).encode() + b"\0" + file_digest(p).encode())
+    else:
+        h.update(f"{path}@{revision}".encode())
+        h.update(processor.to_json_string().encode() if hasattr(processor, "to_json_string") else b"")
+        h.update(str(getattr(processor, "chat_template", "")).encode())
+    h.update(type(processor).__name__.encode())
+    h.update(json.dumps(list(stops)).encode())
+    return h.hexdigest()
+
+
+def context_key(*parts: Any) -> str:
+    """One key for everything besides the row and its media that decides a row's outcome."""
+    text = json.dumps([code_version(), *parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ValidationCache:
+    """sqlite-backed; every failure to read or write is logged and turned into a miss."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else default_path()
+        self.hits = self.misses = 0
+        self._digests: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> digest
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = self._open()
+        except sqlite3.Error as e:  # a corrupt file: start a new one
+            log.warning("validation cache %s unreadable (%s): recreating it", self.path, e)
+            try:
+                self.path.unlink(missing_ok=True)
+                self._db = self._open()
+            except (OSError, sqlite3.Error) as e2:
+                log.warning("validation cache disabled: %s", e2)
+                self._db = None
+        except OSError as e:
+            log.warning("validation cache disabled: %s", e)
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        for stmt in _SCHEMA:
+            db.execute(stmt)
+        db.execute("SELECT count(*) FROM rows WHERE key = ''").fetchone()  # a damaged file fails here, not later
+        db.commit()
+        return db
+
+    def _safely(self, what: str, fn, default):
+        if self._db is None:
+            return default
+        try:
+            return fn(self._db)
+        except sqlite3.Error as e:
+            log.warning("validation cache %s failed (%s): recomputing without it", what, e)
+            self._db = None
+            return default
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def digests(self, paths: Iterable[str]) -> dict[str, str]:
+        """sha256 of each file's bytes (MISSING where it cannot be read), read only when (size, mtime_ns) changed."""
+        out, todo = {}, []
+        for p in dict.fromkeys(paths):
+            try:
+                st = os.stat(p)
+            except OSError:
+                out[p] = MISSING
+                continue
+            known = self._digests.get((p, st.st_size, st.st_mtime_ns))
+            if known is not None:
+                out[p] = known
+            else:
+                todo.append((p, st.st_size, st.st_mtime_ns))
+        stored = self._lookup("digests", "path", [p for p, _, _ in todo], "size, mtime_ns, digest")
+        new = []
+        for p, size, mtime in todo:
+            hit = stored.get(p)
+            if hit is not None and hit[0] == size and hit[1] == mtime:
+                digest = hit[2]
+            else:
+                try:
+                    digest = file_digest(p)
+                except OSError:
+                    digest = MISSING
+                else:
+                    new.append((p, size, mtime, digest))
+            out[p] = digest
+            if digest != MISSING:
+                self._digests[p, size, mtime] = digest
+        if new:
+            sql = "INSERT OR REPLACE INTO digests VALUES (?,?,?,?)"
+            self._safely("write", lambda db: (db.executemany(sql, new), db.commit()), None)
+        return out
+
+    def _lookup(self, table: str, column: str, keys: list[str], fields: str) -> dict[str, tuple]:
+        def run(db: sqlite3.Connection) -> dict[str, tuple]:
+            found = {}
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT {column}, {fields} FROM {table} WHERE {column} IN ({marks})"  # noqa: S608 - ours
+                found |= {r[0]: r[1:] for r in db.execute(sql, chunk)}
+            return found
+
+        return self._safely("read", run, {}) if keys else {}
+
+    def get(self, keys: list[str]) -> dict[str, dict]:
+        """Stored results of the keys found (an unreadable entry is a miss)."""
+        found = {}
+        for key, (text,) in self._lookup("rows", "key", keys, "result").items():
+            try:
+                found[key] = json.loads(text)
+            except (TypeError, ValueError):
+                continue
+        self.hits += len(found)
+        self.misses += len(set(keys)) - len(found)
+        return found
+
+    def put(self, items: dict[str, dict]) -> None:
+        data = [(k, json.dumps(v, sort_keys=True)) for k, v in items.items()]
+        self._safely(
+            "write", lambda db: (db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?)", data), db.commit()), None
+        )
+
+
+def row_key(content: str, media: Sequence[tuple[str, str]], context: str) -> str:
+    """The cache key of a row: its JSON content (keys sorted), its resolved media paths with their digests, the
+    context (processor and settings)."""
+    h = hashlib.sha256(context.encode())
+    h.update(content.encode())
+    for path, digest in media:
+        h.update(f"\0{path}\0{digest}".encode())
+    return h.hexdigest()

@@ -1,0 +1,209 @@
+"""Validation at scale: the per-row result cache, parallel checks, header-only image sizes, the size-only token count
+and benchmarks/scale.py (issue 14)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from components.config import DataConfig, load_config
+from components.data import media
+from components.data.media_cache import MediaSettings
+from components.data.prepare import token_counter
+from components.data.rows import parse_row
+from components.data.validate import RowCache, validate_samples
+from components.data.validation_cache import ValidationCache
+from components.models.loading import ModelRef
+from tests.bad_inputs import MAX_LENGTH, SPECIAL_TOKENS, build_corpus, fake_token_length
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return build_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def _validate(path, data_cfg, cache=None, workers=0, stats=None):
+    samples, report = validate_samples(
+        path, data_cfg, token_length=fake_token_length, special_tokens=SPECIAL_TOKENS, max_length=MAX_LENGTH,
+        workers=workers, cache=cache, stats=stats,
+    )  # fmt: skip
+    return [asdict(s) for s in samples], report.to_dict()
+
+
+def _row(row_id: str, question: str, answer: str, **media) -> dict:
+    turns = [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]
+    return {"id": row_id, **media, "conversations": turns}
+
+
+def test_report_is_the_same_with_and_without_the_cache(corpus, tmp_path):
+    """The bad-input corpus (every issue kind) validated without a cache, into an empty cache, and from the filled
+    cache: the same samples and the same report each time; the second pass checks no row again."""
+    plain = _validate(corpus.path, corpus.data_cfg)
+    cache = RowCache(ValidationCache(tmp_path / "v.sqlite"), "context")
+    cold_stats, warm_stats = {}, {}
+    assert _validate(corpus.path, corpus.data_cfg, cache, stats=cold_stats) == plain
+    assert _validate(corpus.path, corpus.data_cfg, cache, stats=warm_stats) == plain
+    assert cold_stats["cached"] == 0 and cold_stats["checked"] == cold_stats["parsed"] > 0
+    assert warm_stats["cached"] == warm_stats["parsed"] == cold_stats["parsed"] and warm_stats["checked"] == 0
+    assert plain[1]["issues"], "the corpus has bad rows"
+
+
+def test_cached_rows_at_new_indices_and_new_rows(corpus, tmp_path):
+    """A row inserted at the front shifts every index: cached outcomes still name their row's new index (the collator's
+    `row N:` reasons included) and only the new row is checked; another context shares nothing."""
+    cache = RowCache(ValidationCache(tmp_path / "v.sqlite"), "context")
+    _validate(corpus.path, corpus.data_cfg, cache)
+    rows = json.loads(corpus.path.read_text())
+    shifted = corpus.path.with_name("shifted.json")
+    shifted.write_text(json.dumps([_row("new", "hi", "yo"), *rows]))
+    stats = {}
+    assert _validate(shifted, corpus.data_cfg, cache, stats=stats) == _validate(shifted, corpus.data_cfg)
+    assert stats["checked"] == 1 and stats["cached"] == stats["parsed"] - 1
+    reasons = [i["reason"] for i in _validate(shifted, corpus.data_cfg)[1]["issues"]]
+    assert any(r.startswith(f"row {corpus.tags['collator_all_masked'] + 1}: ") for r in reasons)
+    other = {}
+    _validate(corpus.path, corpus.data_cfg, RowCache(cache.store, "another processor"), stats=other)
+    assert other["cached"] == 0
+
+
+def test_changed_media_bytes_recheck_the_rows_that_use_them(corpus, tmp_path):
+    """A media file rewritten in place (new bytes, new mtime) gets a new digest: its rows are checked again."""
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.new("RGB", (20, 20), "red").save(data / "a.png")
+    rows = [_row(str(i), f"<image>\nq{i}", "red", image="a.png") for i in range(3)]
+    path = data / "rows.json"
+    path.write_text(json.dumps(rows))
+    cfg = DataConfig(train_path=str(path))
+    cache = RowCache(ValidationCache(tmp_path / "v.sqlite"), "context")
+    _validate(path, cfg, cache)
+    (data / "a.png").write_bytes(b"not an image any more")
+    stats = {}
+    _, report = _validate(path, cfg, cache, stats=stats)
+    assert stats["checked"] == 3 and report["issue_counts"] == {"corrupt_image": 3}
+
+
+def test_digests_are_read_only_when_size_or_mtime_change(tmp_path):
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"aaaa")
+    first = ValidationCache(tmp_path / "v.sqlite").digests([str(f)])[str(f)]
+    assert first == media.file_digest(f)
+    st = os.stat(f)
+    f.write_bytes(b"bbbb")  # same size, and the old mtime put back: taken as unchanged, not read again
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert ValidationCache(tmp_path / "v.sqlite").digests([str(f)])[str(f)] == first
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a new mtime: read again
+    assert ValidationCache(tmp_path / "v.sqlite").digests([str(f)])[str(f)] == media.file_digest(f) != first
+    assert ValidationCache(tmp_path / "v.sqlite").digests([str(tmp_path / "gone")]) == {
+        str(tmp_path / "gone"): "missing"
+    }
+
+
+def test_a_corrupt_cache_file_is_recreated(corpus, tmp_path):
+    db = tmp_path / "v.sqlite"
+    db.write_bytes(b"this is not a database" * 100)
+    cache = RowCache(ValidationCache(db), "context")
+    assert _validate(corpus.path, corpus.data_cfg, cache) == _validate(corpus.path, corpus.data_cfg)
+    stats = {}
+    _validate(corpus.path, corpus.data_cfg, RowCache(ValidationCache(db), "context"), stats=stats)
+    assert stats["checked"] == 0  # the recreated file holds the results
+
+
+def test_parallel_checks_give_the_in_process_report(corpus, tmp_path):
+    """Enough rows to fork (the corpus repeated): the report from 2 worker processes equals the in-process one."""
+    rows = json.loads(corpus.path.read_text())
+    many = corpus.path.with_name("many.json")
+    many.write_text(json.dumps(rows * (200 // len(rows) + 1)))
+    assert _validate(many, corpus.data_cfg, workers=2) == _validate(many, corpus.data_cfg)
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_upright_size_from_the_header_is_the_decoded_size(tmp_path, fmt, orientation):
+    """media.upright_size (header only) equals the size load_image decodes, EXIF orientation applied."""
+    path = tmp_path / f"x.{fmt.lower()}"
+    Image.new("RGB", (40, 24), "blue").save(path, fmt, exif=_exif(orientation))
+    expected = media.load_image(path).size
+    assert media.upright_size(path) == expected
+    assert expected == ((24, 40) if orientation in (6, 8) else (40, 24))
+
+
+def test_upright_size_reads_a_png_exif_chunk_after_the_pixels(tmp_path):
+    """A PNG whose eXIf chunk follows its image data (Pillow only sees it when decoding) is decoded to read it."""
+    src = tmp_path / "src.png"
+    Image.new("RGB", (40, 24), "blue").save(src)
+    raw = src.read_bytes()
+    exif = _exif(6).tobytes()
+    chunk = len(exif).to_bytes(4, "big") + b"eXIf" + exif + zlib.crc32(b"eXIf" + exif).to_bytes(4, "big")
+    iend = raw.rindex(b"IEND") - 4
+    late = tmp_path / "late.png"
+    late.write_bytes(raw[:iend] + chunk + raw[iend:])
+    assert media.load_image(late).size == (24, 40) == media.upright_size(late)
+    assert media.upright_size(src) == (40, 24)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    cfg = load_config(ROOT / "configs" / "demo.yaml")
+    ref = ModelRef.from_config(cfg.model)
+    return cfg, ref, ref.load_processor()
+
+
+def test_size_only_count_equals_the_collator_count_under_resize_settings(demo, tmp_path):
+    """The demo's Qwen2-VL processor is counted from sizes; on example rows of every shape, under a row max_pixels
+    (what shrink sets), data.min_pixels / max_pixels and fewer frames, the count equals the collator's."""
+    cfg, ref, processor = demo
+    d = cfg.data
+    rows = json.loads((ROOT / "example_data" / "train.json").read_text())[:40]
+    # a large image, so that max_pixels resizing matters
+    Image.new("RGB", (300, 200), "green").save(tmp_path / "big.jpg")
+    rows.append(_row("big", "<image>\nq", "green", image=str(tmp_path / "big.jpg")))
+    samples = [parse_row(r, i, image_folder=ROOT / d.image_folder, video_folder=ROOT / d.video_folder) for i, r in
+               enumerate(rows)]  # fmt: skip
+    for data in (d, d.model_copy(update={"min_pixels": 5000, "max_pixels": 20000, "num_frames": 3})):
+        run = cfg.model_copy(update={"data": data})
+        fast, slow = token_counter(run, processor, ref), token_counter(run, processor, ref, fast=False)
+        for s in samples:
+            for max_pixels in (None, 3000):
+                s.max_pixels = max_pixels
+                assert fast(s) == slow(s), (s.index, max_pixels, data)
+        assert fast.counted["collator"] == 0 and fast.counted["fast"] == 2 * len(samples)
+    assert MediaSettings.from_config(d).max_pixels is None
+
+
+def test_scale_benchmark_runs_small(tmp_path):
+    """benchmarks/scale.py end to end on 200 rows: every phase reported; warm revalidation takes every row from the
+    cache; after 1% new rows only the new rows are checked. Timings are reported, not asserted."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--rows", "200", "--json", "--workdir", str(tmp_path)]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, timeout=900,
+                                    env=env).stdout)  # fmt: skip
+    phases = out["phases"]
+    assert list(phases) == ["validate_cold", "validate_warm", "validate_new_rows", "validate_small",
+                            "preprocess_cold", "preprocess_warm"]  # fmt: skip
+    assert out["data"] == {"rows": 200, "new_rows": 2, "small_rows": 20, "images": 8, "videos": 2,
+                           "generate_s": out["data"]["generate_s"]}  # fmt: skip
+    for p in phases.values():
+        assert p["rows"] > 0 and p["seconds"] > 0 and p["rows_per_s"] > 0 and p["peak_rss_mb"] > 0
+    assert phases["validate_cold"]["cached"] == 0 and phases["validate_cold"]["checked"] == 200
+    assert phases["validate_cold"]["valid"] == 200  # the generated rows are all valid
+    assert phases["validate_warm"]["cached"] == 200 and phases["validate_warm"]["checked"] == 0
+    assert phases["validate_new_rows"]["cached"] == 200 and phases["validate_new_rows"]["checked"] == 2
+    assert phases["preprocess_cold"]["files"] == phases["preprocess_warm"]["files"] > 0
+    assert {"warm_speedup", "new_rows_speedup", "peak_rss_ratio"} <= set(out)
