@@ -168,7 +168,7 @@ def preprocess_samples(
     processes (workers=0: in this process). The samples are read once, as a stream (a lazily read ShardedRows stays
     lazy); memory grows with the distinct files, not with the rows.
 
-    Raises media.MediaError for the first file that cannot be decoded."""
+    Raises media.MediaError for a file that cannot be decoded (the first one met, in worker processes any one)."""
     return run_jobs(sample_jobs(samples, default, counts), cache_dir, workers, progress)
 
 
