@@ -3,12 +3,18 @@ record we write next to every checkpoint."""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
 import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import ClassVar
+from typing import IO, ClassVar
+
+import numpy as np
 
 
 @dataclass
@@ -36,42 +42,297 @@ class Sample:
 @dataclass
 class PreparedDataset:
     """Validated train / eval samples, with a digest of every media file they use (so the artifact's content hash
-    follows the media bytes, not only the JSON)."""
+    follows the media bytes, not only the rows).
 
-    train: list[Sample]
-    eval: list[Sample]
-    media_digests: dict[str, str] = field(default_factory=dict)
+    `train` and `eval` are sequences of Sample: plain lists when built in memory (`prepare_dataset`), ShardedRows
+    when read back from shards (`read_dataset`, the materializer), which read rows lazily. `media_digests` maps a
+    media path to its sha256 (a MediaDigests read back from shards loads its file on first use)."""
+
+    train: Sequence[Sample]
+    eval: Sequence[Sample]
+    media_digests: Mapping[str, str] = field(default_factory=dict)
     report: dict = field(default_factory=dict)
     quarantine: list[dict] = field(default_factory=list)
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "train": [asdict(s) for s in self.train],
-                "eval": [asdict(s) for s in self.eval],
-                "media_digests": self.media_digests,
-                "report": self.report,
-                "quarantine": self.quarantine,
-            },
-            sort_keys=True,
-            default=str,
+    def content_hash(self) -> str:
+        """A function of the rows, the media digests, the report and the quarantine, not of how they are stored:
+        the same data hashes the same in memory and read back from shards of any size (read back, the row hashes
+        come from the manifest: nothing is re-read)."""
+        return _combined_hash(
+            rows_hash(self.train), rows_hash(self.eval), digests_hash(self.media_digests), self.report, self.quarantine
         )
 
-    @classmethod
-    def from_json(cls, text: str) -> PreparedDataset:
-        d = json.loads(text)
-
-        def samples(rows):
-            return [Sample(**{**r, "turns": [tuple(t) for t in r["turns"]]}) for r in rows]
-
-        return cls(samples(d["train"]), samples(d["eval"]), d["media_digests"], d["report"], d["quarantine"])
-
-    def content_hash(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+    def samples(self) -> Iterator[Sample]:
+        """Every sample, train then eval, one at a time."""
+        return itertools.chain(self.train, self.eval)
 
     @property
     def image_paths(self) -> list[str]:
-        return sorted({p for s in self.train + self.eval for p in s.images})
+        return sorted({p for s in self.samples() for p in s.images})
+
+
+# ----------------------------------------------------------------------------------------- PreparedDataset as shards
+#
+# A folder (local, or any store reachable through `opener`, e.g. zenml.io.fileio.open) holding
+#   manifest.json            format, rows per shard, per split: row count, row hash, shards (file, index, rows);
+#                            media file count and hash; report; quarantine; content hash. Written last.
+#   train-00000.jsonl ...    one sample per line (sample_line: canonical JSON), SHARD_ROWS lines per shard
+#   train-00000.idx ...      the byte offset of each line (little-endian uint64), for random access to one row
+#   media_digests.jsonl      [path, sha256] per line, sorted by path
+# JSONL rather than Parquet: a Sample is nested (turns, the raw row of any shape), so Parquet would hold one JSON
+# string per row anyway, and an uncompressed line can be read alone by its offset (training reads rows in shuffled
+# order); the rows are small next to the media they name.
+
+SHARD_ROWS = 10_000
+MANIFEST = "manifest.json"
+DIGESTS = "media_digests.jsonl"
+FORMAT_VERSION = 1
+SPLITS = ("train", "eval")
+Opener = Callable[..., IO]  # opener(path, mode) -> a binary file object: builtin open, zenml.io.fileio.open
+
+
+def sample_line(sample: Sample) -> bytes:
+    """A sample as one canonical JSON line (no newline): what a shard holds and what the row hash covers."""
+    return json.dumps(asdict(sample), sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def sample_from_line(line: bytes | str) -> Sample:
+    d = json.loads(line)
+    return Sample(**{**d, "turns": [tuple(t) for t in d["turns"]]})
+
+
+def _lines(rows: Iterable[Sample]) -> Iterator[bytes]:
+    return rows.lines() if isinstance(rows, ShardedRows) else map(sample_line, rows)
+
+
+def rows_hash(rows: Iterable[Sample]) -> str:
+    """sha256 of a split's rows in order (each sample_line and a newline); a ShardedRows knows its own."""
+    if isinstance(rows, ShardedRows):
+        return rows.rows_hash
+    h = hashlib.sha256()
+    for line in _lines(rows):
+        h.update(line + b"\n")
+    return h.hexdigest()
+
+
+def _digest_line(path: str, digest: str) -> bytes:
+    return json.dumps([path, digest], separators=(",", ":")).encode()
+
+
+def digests_hash(digests: Mapping[str, str]) -> str:
+    if isinstance(digests, MediaDigests):
+        return digests.digests_hash
+    h = hashlib.sha256()
+    for path in sorted(digests):
+        h.update(_digest_line(path, digests[path]) + b"\n")
+    return h.hexdigest()
+
+
+def _combined_hash(train: str, eval_: str, media: str, report: dict, quarantine: list[dict]) -> str:
+    payload = {"format": FORMAT_VERSION, "train": train, "eval": eval_, "media": media}
+    payload |= {"report": report, "quarantine": quarantine}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class ShardedRows(Sequence[Sample]):
+    """One split read lazily from its shards: `len()` from the manifest, iteration streams shard after shard, and
+    `rows[i]` reads row i alone (by its byte offset) from its shard. Only the offsets of the last SHARD_CACHE shards
+    and their open files are kept, so memory does not grow with the rows. Picklable (a DataLoader worker reopens the
+    files); a forked process does not share the parent's open files."""
+
+    SHARD_CACHE = 2
+
+    def __init__(self, root: str, shards: list[dict], rows_hash: str, opener: Opener = open):
+        self.root, self.shards, self.rows_hash, self.opener = root, shards, rows_hash, opener
+        self._starts = list(itertools.accumulate((s["rows"] for s in shards), initial=0))
+        self._reset()
+
+    def _reset(self) -> None:
+        self._open: OrderedDict[int, tuple[np.ndarray, IO]] = OrderedDict()
+        self._pid = os.getpid()
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_open", "_pid")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._reset()
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    def _shard(self, k: int) -> tuple[np.ndarray, IO]:
+        """Shard k's line offsets and an open file on it (least recently used shards closed)."""
+        if self._pid != os.getpid():  # forked: the parent's files share their offsets with the parent
+            self._reset()
+        if k in self._open:
+            self._open.move_to_end(k)
+            return self._open[k]
+        with self.opener(self._path(self.shards[k]["index"]), "rb") as f:
+            offsets = np.frombuffer(f.read(), dtype="<u8")
+        entry = self._open[k] = (offsets, self.opener(self._path(self.shards[k]["file"]), "rb"))
+        while len(self._open) > self.SHARD_CACHE:
+            self._open.popitem(last=False)[1][1].close()
+        return entry
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"row {i} out of range: the split has {n} rows")
+        i %= n
+        k = bisect.bisect_right(self._starts, i) - 1
+        offsets, f = self._shard(k)
+        j = i - self._starts[k]
+        f.seek(int(offsets[j]))
+        return sample_from_line(f.readline())
+
+    def lines(self) -> Iterator[bytes]:
+        """Every row's line, shard after shard, without parsing."""
+        for shard in self.shards:
+            with self.opener(self._path(shard["file"]), "rb") as f:
+                for line in f:
+                    yield line.rstrip(b"\n")
+
+    def __iter__(self) -> Iterator[Sample]:
+        return map(sample_from_line, self.lines())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, ShardedRows) and other.rows_hash == self.rows_hash:
+            return True
+        if not isinstance(other, Sequence) or len(other) != len(self):
+            return False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # a sequence, mutable in principle, like a list
+
+    def __repr__(self) -> str:
+        return f"ShardedRows({self.root!r}, rows={len(self)}, shards={len(self.shards)})"
+
+
+class MediaDigests(Mapping[str, str]):
+    """The media digests read back from shards: `len()` from the manifest, the file loaded on first lookup."""
+
+    def __init__(self, path: str, count: int, digests_hash: str, opener: Opener = open):
+        self.path, self.count, self.digests_hash, self.opener = path, count, digests_hash, opener
+        self._loaded: dict[str, str] | None = None
+
+    def _data(self) -> dict[str, str]:
+        if self._loaded is None:
+            with self.opener(self.path, "rb") as f:
+                self._loaded = dict(json.loads(line) for line in f)
+        return self._loaded
+
+    def __getitem__(self, path: str) -> str:
+        return self._data()[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class _ShardWriter:
+    """Writes one split's lines into shards of `shard_rows` lines, each with its offsets index."""
+
+    def __init__(self, root: str, split: str, opener: Opener, shard_rows: int):
+        self.root, self.split, self.opener, self.shard_rows = root, split, opener, shard_rows
+        self.shards: list[dict] = []
+        self.hash = hashlib.sha256()
+        self.rows = 0
+        self._file: IO | None = None
+        self._offsets: list[int] = []
+        self._pos = 0
+
+    def add(self, line: bytes) -> None:
+        if self._file is None:
+            name = f"{self.split}-{len(self.shards):05d}"
+            self.shards.append({"file": f"{name}.jsonl", "index": f"{name}.idx", "rows": 0})
+            self._file = self.opener(os.path.join(self.root, self.shards[-1]["file"]), "wb")
+            self._offsets, self._pos = [], 0
+        record = line + b"\n"
+        self._file.write(record)
+        self.hash.update(record)
+        self._offsets.append(self._pos)
+        self._pos += len(record)
+        self.rows += 1
+        self.shards[-1]["rows"] += 1
+        if len(self._offsets) == self.shard_rows:
+            self.close()
+
+    def close(self) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        self._file = None
+        with self.opener(os.path.join(self.root, self.shards[-1]["index"]), "wb") as f:
+            f.write(np.asarray(self._offsets, dtype="<u8").tobytes())
+
+    def manifest(self) -> dict:
+        return {"rows": self.rows, "hash": self.hash.hexdigest(), "shards": self.shards}
+
+
+def write_dataset(
+    dataset: PreparedDataset, root: str | os.PathLike, opener: Opener = open, shard_rows: int = SHARD_ROWS
+) -> dict:
+    """Write `dataset` as shards under the existing folder `root` (through `opener`), one row at a time: memory does
+    not grow with the rows. The manifest is written last; returns it."""
+    if shard_rows < 1:
+        raise ValueError(f"shard_rows must be at least 1, got {shard_rows}")
+    root = str(root)
+    splits = {}
+    for split in SPLITS:
+        writer = _ShardWriter(root, split, opener, shard_rows)
+        try:
+            for line in _lines(getattr(dataset, split)):
+                writer.add(line)
+        finally:
+            writer.close()
+        splits[split] = writer.manifest()
+    media = hashlib.sha256()
+    digests = dataset.media_digests
+    with opener(os.path.join(root, DIGESTS), "wb") as f:
+        for path in sorted(digests):
+            record = _digest_line(path, digests[path]) + b"\n"
+            f.write(record)
+            media.update(record)
+    manifest = {
+        "format": FORMAT_VERSION,
+        "shard_rows": shard_rows,
+        "splits": splits,
+        "media_digests": {"file": DIGESTS, "count": len(digests), "hash": media.hexdigest()},
+        "report": dataset.report,
+        "quarantine": dataset.quarantine,
+    }
+    hashes = [splits[s]["hash"] for s in SPLITS]
+    manifest["content_hash"] = _combined_hash(*hashes, media.hexdigest(), dataset.report, dataset.quarantine)
+    with opener(os.path.join(root, MANIFEST), "wb") as f:
+        f.write(json.dumps(manifest, sort_keys=True, indent=1, default=str).encode())
+    return manifest
+
+
+def read_dataset(root: str | os.PathLike, opener: Opener = open) -> PreparedDataset:
+    """The dataset under `root` (written by write_dataset), its rows read lazily through `opener`."""
+    root = str(root)
+    path = os.path.join(root, MANIFEST)
+    try:
+        with opener(path, "rb") as f:
+            manifest = json.loads(f.read())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no dataset manifest (not written by write_dataset)") from None
+    if manifest.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: dataset format {manifest.get('format')!r}, this version reads {FORMAT_VERSION}")
+    splits = {
+        s: ShardedRows(root, m["shards"], m["hash"], opener) for s, m in ((s, manifest["splits"][s]) for s in SPLITS)
+    }
+    d = manifest["media_digests"]
+    digests = MediaDigests(os.path.join(root, d["file"]), d["count"], d["hash"], opener)
+    return PreparedDataset(splits["train"], splits["eval"], digests, manifest["report"], manifest["quarantine"])
 
 
 @dataclass

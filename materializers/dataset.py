@@ -1,4 +1,6 @@
-"""PreparedDataset and MediaCache as JSON; the dataset's content hash covers the rows and the media bytes."""
+"""PreparedDataset as JSONL shards with a manifest (components/artifacts.py: write_dataset, read_dataset), its rows read
+back lazily; MediaCache as JSON. Every file goes through zenml.io.fileio, so any artifact store works. The dataset's
+content hash covers the rows and the media bytes, whatever the shard size."""
 
 from __future__ import annotations
 
@@ -11,26 +13,32 @@ from zenml.enums import ArtifactType
 from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from components.artifacts import MediaCache, PreparedDataset
+from components.artifacts import SHARD_ROWS, MediaCache, PreparedDataset, read_dataset, write_dataset
 
 
 class PreparedDatasetMaterializer(BaseMaterializer):
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (PreparedDataset,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
+    SHARD_ROWS: ClassVar[int] = SHARD_ROWS
 
     def load(self, data_type: type[Any]) -> PreparedDataset:
-        with fileio.open(os.path.join(self.uri, "dataset.json")) as f:
-            return PreparedDataset.from_json(f.read())
+        return read_dataset(self.uri, opener=fileio.open)
 
     def save(self, data: PreparedDataset) -> None:
-        with fileio.open(os.path.join(self.uri, "dataset.json"), "w") as f:
-            f.write(data.to_json())
+        if not fileio.exists(self.uri):
+            fileio.makedirs(self.uri)
+        write_dataset(data, self.uri, opener=fileio.open, shard_rows=self.SHARD_ROWS)
 
     def compute_content_hash(self, data: PreparedDataset) -> str:
         return data.content_hash()
 
     def extract_metadata(self, data: PreparedDataset) -> dict[str, Any]:
-        return {"train_rows": len(data.train), "eval_rows": len(data.eval), "quarantined": len(data.quarantine)}
+        return {
+            "train_rows": len(data.train),
+            "eval_rows": len(data.eval),
+            "quarantined": len(data.quarantine),
+            "media_files": len(data.media_digests),
+        }
 
 
 class MediaCacheMaterializer(BaseMaterializer):

@@ -19,14 +19,15 @@ def preprocess_media(config: RunConfig, dataset: PreparedDataset) -> Annotated[M
     d = config.data
     settings = MediaSettings.from_config(d)
     cache_dir = Path(cache_root()) / "media"
-    samples = dataset.train + dataset.eval
-    res = preprocess_samples(samples, settings, cache_dir, workers=max(d.num_workers, 1))
+    counts: dict = {}  # the rows stream through once (read lazily from the dataset's shards)
+    res = preprocess_samples(dataset.samples(), settings, cache_dir, workers=max(d.num_workers, 1), counts=counts)
     log_metadata(
         metadata={
             "cache_hits": res.hits,
             "cache_misses": res.misses,
             "files": len(res.mapping),
-            "rows_with_own_settings": sum(1 for s in samples if s.max_frames or s.max_pixels),
+            "rows": counts["rows"],
+            "rows_with_own_settings": counts["rows_with_own_settings"],
             "seconds": round(res.seconds, 3),
         }
     )

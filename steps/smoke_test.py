@@ -22,7 +22,7 @@ def smoke_test(
     load_image, load_video = cached_loaders(media_cache)
     metrics, records = run_smoke(
         model.path,
-        cached_rows(dataset.eval, media_cache),
+        cached_rows(dataset.eval, media_cache)[: config.smoke.num_samples],  # reads these rows only
         load_image,
         load_video,
         config.smoke.num_samples,

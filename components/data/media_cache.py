@@ -8,12 +8,14 @@ ranks preprocessing the same folder) never see a partial file.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import multiprocessing
 import os
 import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -25,6 +27,9 @@ from tqdm import tqdm
 from components.data import media
 
 FORMAT_VERSION = 1  # bump when decoding changes, to invalidate old caches
+POOL_MIN_JOBS = 16  # fewer distinct files are done in this process: starting worker processes costs more
+CHUNK_JOBS = 8  # files per task sent to a worker process
+IN_FLIGHT_PER_WORKER = 4  # tasks queued per worker: the job stream is read only this far ahead
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,9 @@ class CacheResult:
     seconds: float
 
 
+Job = tuple[str, str, MediaSettings]  # (source path, "image" | "video", settings)
+
+
 def cache_key(path: str | Path, settings: MediaSettings) -> str:
     payload = f"{media.file_digest(path)}\n{settings.key()}\n{FORMAT_VERSION}"
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -114,7 +122,7 @@ def preprocess(
     workers: int = 2,
     progress: bool = True,
 ) -> CacheResult:
-    """Decode and resize every distinct file once into cache_dir (workers=0: in this thread); keys are the paths.
+    """Decode and resize every distinct file once into cache_dir (workers=0: in this process); keys are the paths.
 
     Raises media.MediaError for the first file that cannot be decoded.
     """
@@ -122,51 +130,122 @@ def preprocess(
     for p in map(str, paths_videos):
         if jobs.setdefault(p, (p, "video", settings))[1] != "video":
             raise ValueError(f"{p} is listed both as an image and as a video")
-    return run_jobs(jobs, cache_dir, workers, progress)
+    return run_jobs(jobs.items(), cache_dir, workers, progress)
 
 
-def preprocess_samples(
-    samples: list, default: MediaSettings, cache_dir: str | Path, workers: int = 2, progress: bool = True
-) -> CacheResult:
-    """Every distinct (file, settings) of the samples (data.Sample), each row under its own overrides (`max_frames`,
-    `max_pixels`); keys are media_key(path, row settings, default)."""
-    jobs: dict[str, tuple[str, str, MediaSettings]] = {}
+def sample_jobs(samples: Iterable, default: MediaSettings, counts: dict | None = None) -> Iterator[tuple[str, Job]]:
+    """(key, job) for every distinct (file, settings) of the samples (data.Sample), each row under its own overrides
+    (`max_frames`, `max_pixels`); keys are media_key(path, row settings, default). Streams: only the keys seen are
+    kept. `counts` (if given) gets `rows` and `rows_with_own_settings`."""
+    seen: dict[str, str] = {}  # key -> kind
+    rows = own = 0
     for s in samples:
+        rows += 1
+        own += bool(s.max_frames or s.max_pixels)
         settings = default.for_row(s.max_frames, s.max_pixels)
         for kind, paths in (("image", s.images), ("video", s.videos)):
             for p in paths:
-                job = jobs.setdefault(media_key(p, settings, default), (str(p), kind, settings))
-                if job[1] != kind:
-                    raise ValueError(f"{p} is used both as an image and as a video")
-    return run_jobs(jobs, cache_dir, workers, progress)
+                key = media_key(p, settings, default)
+                if key in seen:
+                    if seen[key] != kind:
+                        raise ValueError(f"{p} is used both as an image and as a video")
+                    continue
+                seen[key] = kind
+                yield key, (str(p), kind, settings)
+    if counts is not None:
+        counts.update(rows=rows, rows_with_own_settings=own)
+
+
+def preprocess_samples(
+    samples: Iterable,
+    default: MediaSettings,
+    cache_dir: str | Path,
+    workers: int = 2,
+    progress: bool = True,
+    counts: dict | None = None,
+) -> CacheResult:
+    """Every distinct (file, settings) of the samples decoded once into cache_dir (see sample_jobs), in `workers`
+    processes (workers=0: in this process). The samples are read once, as a stream (a lazily read ShardedRows stays
+    lazy); memory grows with the distinct files, not with the rows.
+
+    Raises media.MediaError for a file that cannot be decoded (the first one met, in worker processes any one)."""
+    return run_jobs(sample_jobs(samples, default, counts), cache_dir, workers, progress)
+
+
+def _cache_chunk(chunk: list[tuple[str, Job]], cache_dir: str) -> tuple[list[tuple[str, str, bool]], tuple | None]:
+    """A worker's share: (key, cache file, hit) per job, and the (path, reason) of a file that cannot be decoded (a
+    MediaError does not survive pickling: the parent raises it again)."""
+    done = []
+    for key, (path, kind, settings) in chunk:
+        try:
+            done.append((key, *_cache_one(path, kind, settings, Path(cache_dir))))
+        except media.MediaError as e:
+            return done, (e.path, e.reason)
+    return done, None
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """Forked worker processes, as torch's DataLoader forks its workers: they start at once with this module loaded.
+    A fork server or spawned workers would run the main module again in every worker (measured: ~1 s a call from a
+    script, several seconds under the zenml CLI), which costs more than the decoding of a small dataset. The workers
+    only decode and write files; they print nothing and touch no state of the parent's threads."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
 
 
 def run_jobs(
-    jobs: dict[str, tuple[str, str, MediaSettings]], cache_dir: str | Path, workers: int = 2, progress: bool = True
+    jobs: Iterable[tuple[str, Job]],
+    cache_dir: str | Path,
+    workers: int = 2,
+    progress: bool = True,
 ) -> CacheResult:
-    """{key: (source path, "image" | "video", settings)} -> cache files, decoding only the misses, in parallel."""
+    """(key, (source path, "image" | "video", settings)) pairs -> cache files, decoding only the misses, in `workers`
+    processes (workers=0, or fewer than POOL_MIN_JOBS jobs: in this process). Keys must be distinct. Jobs are consumed
+    as a stream, with at most IN_FLIGHT_PER_WORKER chunks per worker in flight."""
     start = time.perf_counter()
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-
-    def run(item: tuple[str, tuple[str, str, MediaSettings]]) -> tuple[str, str, bool]:
-        key, (path, kind, settings) = item
-        return key, *_cache_one(path, kind, settings, cache_dir)
-
+    jobs = iter(jobs)
+    head = list(itertools.islice(jobs, POOL_MIN_JOBS))
+    stream = itertools.chain(head, jobs)
     mapping: dict[str, str] = {}
     hits = 0
-    with tqdm(total=len(jobs), desc="preprocess media", unit="file", disable=not progress) as bar:
-        pool = ThreadPoolExecutor(workers) if workers > 0 else None
-        try:
-            for key, target, hit in pool.map(run, jobs.items()) if pool else map(run, jobs.items()):
+    with tqdm(desc="preprocess media", unit="file", disable=not progress) as bar:
+
+        def collect(done: list[tuple[str, str, bool]], error: tuple | None) -> None:
+            nonlocal hits
+            for key, target, hit in done:
                 mapping[key] = target
                 hits += hit
-                bar.update()
-                bar.set_postfix(hits=hits, misses=len(mapping) - hits, refresh=False)
-        finally:
-            if pool:
-                pool.shutdown(cancel_futures=True)
-    return CacheResult(mapping, hits, len(jobs) - hits, time.perf_counter() - start)
+            bar.update(len(done))
+            bar.set_postfix(hits=hits, misses=len(mapping) - hits, refresh=False)
+            if error is not None:
+                raise media.MediaError(*error)
+
+        if workers <= 0 or len(head) < POOL_MIN_JOBS:
+            for chunk in _chunks(stream, CHUNK_JOBS):
+                collect(*_cache_chunk(chunk, str(cache_dir)))
+        else:
+            with _pool(workers) as pool:
+                pending: set = set()
+                try:
+                    for chunk in _chunks(stream, CHUNK_JOBS):
+                        pending.add(pool.submit(_cache_chunk, chunk, str(cache_dir)))
+                        if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
+                            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                            for f in done:
+                                collect(*f.result())
+                    for f in as_completed(pending):
+                        collect(*f.result())
+                except BaseException:
+                    for f in pending:
+                        f.cancel()
+                    raise
+    return CacheResult(mapping, hits, len(mapping) - hits, time.perf_counter() - start)
 
 
 def load_cached_image(path: str | Path) -> Image.Image:

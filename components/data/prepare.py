@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -248,22 +249,39 @@ def prepare_dataset(
     return PreparedDataset(splits["train"], splits["eval"], digests, summary, quarantine), reports
 
 
-def cached_rows(samples: list[Sample], cache: MediaCache) -> list[Sample]:
-    """The samples with each media path replaced by its key in the cache mapping (rows with their own max_frames or
-    shrunk max_pixels were preprocessed under their own settings), for RowsDataset with cached_loaders."""
-    default = MediaSettings(**cache.settings)
+class CachedRows(Sequence[Sample]):
+    """A view of samples (a list or a lazily read ShardedRows) with each media path replaced by its key in the cache
+    mapping (rows with their own max_frames or shrunk max_pixels were preprocessed under their own settings): rows
+    are keyed as they are read, none are copied up front."""
 
-    def keyed(s: Sample) -> Sample:
-        settings = default.for_row(s.max_frames, s.max_pixels)
-        if settings == default:
+    def __init__(self, samples: Sequence[Sample], cache: MediaCache):
+        self.samples, self.default = samples, MediaSettings(**cache.settings)
+
+    def keyed(self, s: Sample) -> Sample:
+        settings = self.default.for_row(s.max_frames, s.max_pixels)
+        if settings == self.default:
             return s
         return replace(
             s,
-            images=[media_key(p, settings, default) for p in s.images],
-            videos=[media_key(p, settings, default) for p in s.videos],
+            images=[media_key(p, settings, self.default) for p in s.images],
+            videos=[media_key(p, settings, self.default) for p in s.videos],
         )
 
-    return [keyed(s) for s in samples]
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.keyed(s) for s in self.samples[i]]
+        return self.keyed(self.samples[i])
+
+    def __iter__(self) -> Iterator[Sample]:
+        return map(self.keyed, self.samples)
+
+
+def cached_rows(samples: Sequence[Sample], cache: MediaCache) -> CachedRows:
+    """The samples as RowsDataset reads them with cached_loaders (see CachedRows)."""
+    return CachedRows(samples, cache)
 
 
 def cached_loaders(cache: MediaCache):

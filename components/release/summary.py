@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from components.artifacts import Sample
@@ -28,10 +29,10 @@ class RunSummary:
     promotion: dict | None = field(default=None)
 
 
-def example_row(samples: list[Sample]) -> Sample | None:
+def example_row(samples: Iterable[Sample]) -> Sample | None:
     """The first held-out row with exactly one image and no video (the simplest thing to try), else any image row."""
-    single = [s for s in samples if len(s.images) == 1 and not s.videos]
-    return (single or [s for s in samples if s.images] or [None])[0]
+    single = next((s for s in samples if len(s.images) == 1 and not s.videos), None)  # rows stream: none kept
+    return single or next((s for s in samples if s.images), None)
 
 
 def infer_alias(summary: RunSummary) -> str:

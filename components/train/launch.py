@@ -1,7 +1,8 @@
 """Run `training.train` in one process, or in several through accelerate's launcher (DDP, DeepSpeed ZeRO-2/3).
 
-One process (one GPU, or CPU) is a plain call in this process. More processes: the job (config, model path, dataset
-rows, media-cache mapping) is written as JSON into the run directory and `accelerate launch --multi_gpu -m
+One process (one GPU, or CPU) is a plain call in this process. More processes: the job (config, model path, media-cache
+mapping) is written as JSON into the run directory, the dataset's rows beside it as shards (`job_dataset/`, streamed:
+components.artifacts.write_dataset, read back lazily by every worker) and `accelerate launch --multi_gpu -m
 components.train.launch job.json` starts the workers (torchrun underneath: NCCL on GPUs, gloo on CPU; DeepSpeed comes in
 through the Trainer's `deepspeed` argument). Each worker rebuilds the datasets from the media cache, trains, and rank 0
 writes `result.json`, which the parent returns. Nothing is pickled: the config is pydantic, the rows plain data.
@@ -17,13 +18,14 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import torch
 from accelerate.commands.launch import launch_command, launch_command_parser
 
-from components.artifacts import MediaCache, PreparedDataset
+from components.artifacts import MediaCache, PreparedDataset, read_dataset, write_dataset
 from components.config import DistributedConfig, RunConfig
 from components.data.prepare import cached_loaders, cached_rows
 from components.models.loading import ModelRef
@@ -31,7 +33,7 @@ from components.train.recipe import RowsDataset, TrainResult, model_ref, train
 
 log = logging.getLogger(__name__)
 
-JOB, RESULT = "job.json", "result.json"
+JOB, RESULT, JOB_DATASET = "job.json", "result.json", "job_dataset"
 
 
 def processes_per_node(d: DistributedConfig) -> int:
@@ -78,6 +80,13 @@ def _datasets(dataset: PreparedDataset, media: MediaCache):
     return train_ds, eval_ds
 
 
+def _write_job_dataset(dataset: PreparedDataset, folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    write_dataset(dataset, folder)
+    return folder
+
+
 def write_job(
     cfg: RunConfig, model: ModelRef | str | Path, dataset: PreparedDataset, media: MediaCache, output_dir: Path
 ) -> Path:
@@ -87,7 +96,7 @@ def write_job(
     spec = {
         "config": cfg.model_dump(mode="json"),
         "model": dataclasses.asdict(model),
-        "dataset": json.loads(dataset.to_json()),
+        "dataset": _write_job_dataset(dataset, output_dir / JOB_DATASET).name,  # beside the job file
         "media": dataclasses.asdict(media),
         "output_dir": str(output_dir.resolve()),
     }
@@ -114,7 +123,7 @@ def run_job(job: str | Path) -> TrainResult:
     """A worker: rebuild config and datasets from the job file and train; rank 0 writes the result."""
     spec = json.loads(Path(job).read_text())
     cfg = RunConfig.model_validate(spec["config"])
-    dataset = PreparedDataset.from_json(json.dumps(spec["dataset"]))
+    dataset = read_dataset(Path(job).parent / spec["dataset"])
     media = MediaCache(**spec["media"])
     output_dir = Path(spec["output_dir"])
     result = train(cfg, ModelRef(**spec["model"]), *_datasets(dataset, media), output_dir)

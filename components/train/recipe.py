@@ -33,10 +33,12 @@ log = logging.getLogger(__name__)
 
 
 class RowsDataset(Dataset):
-    """Samples as collator rows; media come through `load_media` (the preprocessed cache in the pipeline)."""
+    """Samples as collator rows; media come through `load_image` / `load_video` (the preprocessed cache in the
+    pipeline). `samples` is any sequence, read one row at a time: a list, or the pipeline's lazily read shards
+    (components.artifacts.ShardedRows, through components.data.prepare.cached_rows), never copied whole."""
 
     def __init__(self, samples: Sequence[Sample], load_image: Callable, load_video: Callable):
-        self.samples = list(samples)
+        self.samples = samples
         self.load_image, self.load_video = load_image, load_video
 
     def __len__(self) -> int:
