@@ -22,6 +22,9 @@ TRANSFORMERS_PAST_VERSION = [
 ]
 # Great Expectations sets this logger to INFO on import: "Created temporary directory ... for ephemeral docs site".
 GX_INFO = ["great_expectations", "great_expectations.data_context.types.base"]
+# MLflow, logging our pyfunc model (which carries an explicit signature, components/release/registry.py), asks for
+# type hints on `predict` and for an input example: neither is something a user of ours can act on.
+MLFLOW_PYFUNC_HINTS = (r".*Add type hints to the .*predict", r".*An input example was not provided when logging")
 # bitsandbytes on a CPU with AVX512-BF16 asks for an optional package for a 4-bit CPU kernel we never use.
 BNB_CPU_KERNEL = ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward from kernels-community")
 
@@ -77,6 +80,8 @@ def quiet_library_noise() -> None:
     # Libraries' FutureWarnings (deprecations inside torch, transformers, pandas, GX): ours (OUR_MODULES) still show.
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("default", category=FutureWarning, module=OUR_MODULES)  # inserted first: wins
+    for message in MLFLOW_PYFUNC_HINTS:
+        warnings.filterwarnings("ignore", message=message, category=UserWarning, module=r"mlflow(\.|$)")
     for name in TRANSFORMERS_PAST_VERSION:
         _add_once(logging.getLogger(name), PastVersionNotice("transformers"))
     logging.getLogger(GX_INFO[0]).setLevel(logging.WARNING)

@@ -170,7 +170,8 @@ def test_sweep_only_unknown_name_fails(capsys):
 
 def test_library_noise_filtered_not_ours():
     """quiet_library_noise drops the listed library messages only: a transformers notice about a version already past
-    (one about a version to come stays), Great Expectations' INFO lines, libraries' FutureWarnings (ours stay)."""
+    (one about a version to come stays), Great Expectations' INFO lines, libraries' FutureWarnings (ours stay), MLflow's
+    requests for type hints and an input example on our pyfunc model (the same words from our code stay)."""
     from components.noise import quiet_library_noise
 
     class Keep(logging.Handler):
@@ -200,8 +201,13 @@ def test_library_noise_filtered_not_ours():
                 logger.removeHandler(keep)
         warnings.warn_explicit("old torch API", FutureWarning, "torch/x.py", 1, module="torch.x")
         warnings.warn_explicit("our own", FutureWarning, "components/x.py", 1, module="components.x")
+        for text in ("\x1b[33mAdd type hints to the \x1b[0mpredict\x1b[33m method to enable data validation",
+                     "\x1b[1;33mAn input example was not provided when logging the model. To ensure"):  # fmt: skip
+            warnings.warn_explicit(text, UserWarning, "mlflow/pyfunc/__init__.py", 1, module="mlflow.pyfunc")
+        warnings.warn_explicit("Add type hints to the predict method", UserWarning, "components/x.py", 1,
+                               module="components.x")  # fmt: skip
     assert keep.messages == ["In v99.1 something will change.", "a GX warning"]
-    assert [str(w.message) for w in caught] == ["our own"]
+    assert [str(w.message) for w in caught] == ["our own", "Add type hints to the predict method"]
     assert sum(isinstance(f, type(video.filters[0])) for f in video.filters) == 1
 
 
