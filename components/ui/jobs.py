@@ -189,23 +189,32 @@ class JobManager:
         argv: list[str],
         cwd: str | Path,
         name: str = "",
-        config: str | None = None,
+        config_text: str | None = None,
         run_name: str | None = None,
         env: dict[str, str] | None = None,
         job_id: str | None = None,
     ) -> Job:
         if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
             raise ValueError("a job's command is a non-empty list of strings (argv), never a shell string")
-        job_id = job_id or time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+        job_id = job_id or self.new_id()
         jdir = self._job_dir(job_id)
         jdir.mkdir(parents=True, exist_ok=False)
+        config = None
+        if config_text is not None:  # the config the command reads (argv names job_dir(job_id) / "config.yaml")
+            config = str(jdir / "config.yaml")
+            Path(config).write_text(config_text)
         job = Job(id=job_id, argv=list(argv), cwd=str(Path(cwd).resolve()), log=str(jdir / "log.txt"), name=name,
                   config=config, run_names=[run_name] if run_name else [], started=time.time())  # fmt: skip
         self._spawn(job, env)
         return job
 
     def job_dir(self, job_id: str) -> Path:
+        """The folder of a job (made by `start`): job.json, log.txt, config.yaml, exit_code."""
         return self._job_dir(job_id)
+
+    @staticmethod
+    def new_id() -> str:
+        return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
     def stop(self, job_id: str) -> Job:
         """SIGTERM to the whole process group, SIGKILL to what is left after the grace period; recorded `stopped`."""
