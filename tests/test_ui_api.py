@@ -5,6 +5,7 @@ file access limited to the project; and `lmms ui` refusing a public bind without
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.error
@@ -150,3 +151,12 @@ def test_promote_and_roll_back_with_confirmation(client, ui_server):
     assert mlflow.get_model_version_by_alias("ui-model", "champion").version == "1"
     rows, _ = client.predict(uri, "ui-model", api_name="/list_models")
     assert {r[0]: r[1] for r in rows["data"]} == {2: "previous", 1: "champion"}
+
+
+def test_label_view_highlights_what_is_supervised(client):
+    html = client.predict("example_data/eval.json", "configs/demo.yaml", 2, api_name="/labels")
+    assert html.count("<h4>row ") == 2 and html.startswith("<h4>row 0: ")
+    marked = re.findall(r'<mark class="supervised"[^>]*>(.*?)</mark>', html, flags=re.S)
+    assert marked and all(m.strip() for m in marked)
+    assert "left" in marked[0]  # row 0's answer (example_data/eval.json), and only the answers are marked
+    assert "Which way does the square move?" not in "".join(marked)

@@ -189,43 +189,29 @@ class App:
         jobs = self.jobs.list()
         by_run = {r: j for j in jobs for r in j.run_names}
         rows, names = [], []
-        seen_jobs = set()
+        seen_jobs = {by_run[r["name"]].id for r in found.get("runs", []) if r["name"] in by_run}
+        for j in jobs:  # UI jobs whose ZenML run is not there (yet): the newest, listed first
+            if j.id not in seen_jobs:
+                started = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(j.started))
+                what = "(no ZenML run yet)" if j.state == RUNNING else ""
+                rows.append([j.run_names[-1] if j.run_names else "", what, started, j.id, j.state, ""])
+                names.append(f"job:{j.id}")
         for r in found.get("runs", []):
             job = by_run.get(r["name"])
-            if job:
-                seen_jobs.add(job.id)
             steps = ", ".join(f"{s['name']}: {s['status']}" for s in r["steps"])
-            rows.append(
-                [
-                    r["name"],
-                    r["status"],
-                    (r["start"] or "")[:19],
-                    job.id if job else "",
-                    job.state if job else "",
-                    steps,
-                ]
-            )
+            start = (r["start"] or "")[:19]
+            rows.append([r["name"], r["status"], start, job.id if job else "", job.state if job else "", steps])
             names.append(r["name"])
-        for j in jobs:
-            if j.id not in seen_jobs:
-                rows.append(
-                    [
-                        j.run_names[-1] if j.run_names else "",
-                        "(no ZenML run yet)" if j.state == RUNNING else "",
-                        time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(j.started)),
-                        j.id,
-                        j.state,
-                        "",
-                    ]
-                )
-                names.append(f"job:{j.id}")
         return rows, names, found.get("error", "")
 
     def _job_for(self, selected: str):
         if not selected:
             return None
         if selected.startswith("job:"):
-            return self.jobs.get(selected[4:])
+            try:
+                return self.jobs.get(selected[4:])
+            except (KeyError, ValueError):
+                return None
         return next((j for j in self.jobs.list() if selected in j.run_names), None)
 
     def run_detail(self, selected: str) -> tuple[str, list[list[str]], str, str | None, str]:
@@ -500,7 +486,7 @@ def build(app: App, dashboard_url: str, mlflow_url: str) -> gr.Blocks:
                 *vals, keys, name = args
                 msg = app.save(list(vals), keys, name)
                 saved = f"configs/{name}.yaml" if msg.startswith("saved") else None
-                return msg, gr.update(choices=app.config_files(), value=saved) if saved else gr.update()
+                return msg, gr.Dropdown(choices=app.config_files(), value=saved) if saved else gr.Dropdown()
 
             def _start(*args):
                 *vals, keys, name = args
