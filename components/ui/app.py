@@ -49,6 +49,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 LOG_LINE = re.compile(r"^\{'(?:loss|eval_loss)'.*\}$")
 
 
@@ -238,7 +239,7 @@ class App:
             [s["name"], s["status"], (s["start"] or "")[:19], (s["end"] or "")[:19]]
             for s in (run or {}).get("steps", [])
         ]
-        log = self.jobs.log_tail(job.id) if job else ""
+        log = ANSI.sub("", self.jobs.log_tail(job.id)) if job else ""  # the CLI's colours, unreadable in a text box
         image = None
         if job:
             points = loss_points(Path(job.log).read_text(errors="replace"))
@@ -294,12 +295,7 @@ class App:
             if not path.is_file():
                 return f"{data_path}: no such file", [], ""
             cfg = config_for_data_file(self._config_for(config_name), str(path), model=model or None)
-            cwd = os.getcwd()
-            os.chdir(self.project)  # relative folders of a config are relative to the project (the working directory)
-            try:
-                _, reports = prepare_dataset(cfg)
-            finally:
-                os.chdir(cwd)
+            _, reports = prepare_dataset(cfg, self.project)  # a config's relative folders: relative to the project
         except DatasetInvalid as e:
             r = e.report
             bad = [[i.index, i.row_id or "", i.kind, i.reason] for i in r.issues]
@@ -402,7 +398,8 @@ class App:
             images = [media.load_image(image)] if image else []
             videos = [media.load_video(video, 8)[0]] if video else []
             messages = [{"role": "user", "content": content}]
-            return generate(model, processor, messages, images, videos, int(max_new_tokens))
+            answer = generate(model, processor, messages, images, videos, int(max_new_tokens))
+        return answer if answer.strip() else "(no text: the model ended its answer at once)"
 
 
 def build(app: App, dashboard_url: str, mlflow_url: str) -> gr.Blocks:
@@ -484,9 +481,11 @@ def build(app: App, dashboard_url: str, mlflow_url: str) -> gr.Blocks:
 
             def _save(*args):
                 *vals, keys, name = args
-                msg = app.save(list(vals), keys, name)
-                saved = f"configs/{name}.yaml" if msg.startswith("saved") else None
-                return msg, gr.Dropdown(choices=app.config_files(), value=saved) if saved else gr.Dropdown()
+                return app.save(list(vals), keys, name)
+
+            def _saved(msg: str):
+                saved = msg.removeprefix("saved ") if msg.startswith("saved ") else None
+                return gr.Dropdown(choices=app.config_files(), value=saved) if saved else gr.Dropdown()
 
             def _start(*args):
                 *vals, keys, name = args
@@ -505,7 +504,9 @@ def build(app: App, dashboard_url: str, mlflow_url: str) -> gr.Blocks:
             gr.Button("Check", visible=False).click(
                 _preview, [*widgets, zenml_keys, save_name], [preview, cmd, problems], api_name="check_config"
             )
-            save_btn.click(_save, [*widgets, zenml_keys, save_name], [problems, cfg_name], api_name="save_config")
+            save_btn.click(_save, [*widgets, zenml_keys, save_name], [problems], api_name="save_config").then(
+                _saved, [problems], [cfg_name], api_visibility="private"
+            )
             start_btn.click(_start, [*widgets, zenml_keys, save_name], [start_msg, job_id], api_name="start_run")
             demo.load(_load, [cfg_name], [*widgets, zenml_keys, problems], api_visibility="private")
 
@@ -615,7 +616,7 @@ def build(app: App, dashboard_url: str, mlflow_url: str) -> gr.Blocks:
             with gr.Row():
                 image = gr.Image(label="Image", type="filepath", elem_id="try-image")
                 video = gr.Video(label="Video", elem_id="try-video")
-            prompt = gr.Textbox(label="Prompt", value="What shape is in the image?", elem_id="try-prompt")
+            prompt = gr.Textbox(label="Prompt", value="What color is the shape?", elem_id="try-prompt")
             max_new = gr.Number(label="Max new tokens", value=16, precision=0, elem_id="try-max-new")
             ask = gr.Button("Generate", variant="primary", elem_id="try-generate")
             answer = gr.Textbox(label="Answer", elem_id="try-answer")

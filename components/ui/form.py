@@ -162,12 +162,18 @@ def compact(shown: dict) -> dict:
         if sub is None:
             out[name] = shown[name]
             continue
-        short = _diff(shown[name], _field_defaults(sub))
+        try:  # as the config holds it (`1` for a float field is 1.0); an invalid section as typed (its errors follow)
+            value = sub.model_validate(shown[name]).model_dump(mode="json")
+        except ValueError:
+            value = shown[name]
+        if name != "model" and value == default.get(name):
+            continue
+        short = _diff(value, _field_defaults(sub))
         try:
-            same = sub.model_validate(short).model_dump(mode="json") == shown[name]
+            same = sub.model_validate(short).model_dump(mode="json") == value
         except ValueError:
             same = False
-        out[name] = short if same else shown[name]
+        out[name] = short if same else value
     return out
 
 
