@@ -1,6 +1,7 @@
 # make demo : run the whole finetune pipeline on the embedded default (tiny model, example data, CPU)
 # make test : ruff + pytest
 # make run CONFIG=configs/x.yaml : the finetune pipeline on another config
+# make ui   : the web UI (`lmms ui`) on http://127.0.0.1:7860 (docs/ui.md)
 # VENV=path reuses an existing environment (created if missing); this clone is installed into it whenever it is not
 # the clone installed there (several clones may share one environment).
 # Commands by hand: `source .venv/bin/activate` (or $(VENV)/bin/activate) puts lmms, zenml and mlflow on PATH.
@@ -11,7 +12,7 @@ export ZENML_ANALYTICS_OPT_IN ?= false
 export AUTO_OPEN_DASHBOARD ?= false
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo run test lint data clean
+.PHONY: install demo run ui test lint data clean
 
 # The stamp holds the path of the clone installed into $(VENV): a stamp of another clone (or an older stamp without
 # a path) makes it stale, and this clone is installed again.
@@ -41,6 +42,9 @@ run: install
 	@test -n "$(CONFIG)" || { echo "usage: make run CONFIG=configs/<name>.yaml" >&2; exit 2; }
 	bash infra/setup_stack.sh $(VENV)
 	$(VENV)/bin/zenml pipeline run pipelines.finetune.finetune -c $(CONFIG)
+
+ui: install data
+	$(VENV)/bin/lmms ui $(UI_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

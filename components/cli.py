@@ -56,25 +56,14 @@ def cmd_models(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from components.config import load_config, parse_config
+    from components.config import config_for_data_file, load_config, parse_config
 
     cfg = load_config(args.config) if args.config else parse_config({})  # a bad config fails before the heavy imports
     from components.data.prepare import prepare_dataset
     from components.data.report import DatasetInvalid
     from components.data.rows import DatasetFileError
 
-    # the config's media folders belong to the config's own data files; another file's relative media paths resolve
-    # against the folders given here, else its own folder (never against the example data's)
-    own = {os.path.abspath(p) for p in (cfg.data.train_path, cfg.data.eval_path) if p}
-    folders = {} if os.path.abspath(args.data) in own else {"image_folder": None, "video_folder": None}
-    data = cfg.data.model_copy(update={"train_path": args.data, "eval_path": None, "on_invalid": "fail", **folders})
-    if args.image_folder is not None:
-        data.image_folder = data.video_folder = args.image_folder
-    if args.video_folder is not None:
-        data.video_folder = args.video_folder
-    cfg = cfg.model_copy(update={"data": data})
-    if args.model:
-        cfg.model.model_id, cfg.model.tiny, cfg.model.family = args.model, False, None
+    cfg = config_for_data_file(cfg, args.data, args.image_folder, args.video_folder, args.model)
     if not os.path.isfile(args.data):
         print(f"{args.data}: no such file", file=sys.stderr)
         return 1
@@ -135,46 +124,9 @@ def cmd_merge(args) -> int:
     return 0
 
 
-def _zenml_lookup(*args: str) -> dict | None:
-    """Ask pipelines/runs.py (ZenML's side: the library imports no ZenML) in a subprocess; None where ZenML or a
-    ZenML repository is not there."""
-    proc = subprocess.run([sys.executable, "-m", "pipelines.runs", *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        logging.getLogger("lmms").info("ZenML lookup %s failed: %s", args, proc.stderr.strip()[-500:])
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def resolve_infer_ref(ref: str, tracking_uri: str | None = None) -> str:
-    """The local checkpoint folder `lmms infer REF` loads: REF is a checkpoint folder (or a ZenML checkpoint
-    artifact's folder), `models:/<name>@<alias>` / `models:/<name>/<version>` from the MLflow registry (--tracking-uri,
-    else $MLFLOW_TRACKING_URI, else the active ZenML stack's MLflow tracker, else the project's mlflow.db), a ZenML
-    artifact (`merged_model`, `merged_model:3`, its id or URI), or a hub path (`org/name`)."""
-    from pathlib import Path
-
-    from components.release.inference import resolve_checkpoint
-
-    if ref.startswith("models:/"):
-        if tracking_uri is None and not os.environ.get("MLFLOW_TRACKING_URI"):
-            tracking_uri = (_zenml_lookup("tracking-uri") or {}).get("tracking_uri")
-        return resolve_checkpoint(ref, tracking_uri)
-    if Path(ref.removeprefix("file://")).expanduser().exists():
-        return resolve_checkpoint(ref)
-    found = _zenml_lookup("artifact", ref)
-    if found and found.get("path"):
-        print(f"ZenML artifact {found['name']} version {found['version']}: {found['path']}", file=sys.stderr)
-        return found["path"]
-    if ref.count("/") == 1 and not ref.startswith((".", "/", "~")):
-        return ref  # a hub path
-    raise ValueError(
-        f"{ref}: not a checkpoint folder, a ZenML artifact of the active ZenML repository (name, name:version, id or "
-        "URI), models:/<name>@<alias> or a hub path (org/name)"
-    )
-
-
 def cmd_infer(args) -> int:
     from components.data import media
-    from components.release.inference import generate, load_for_inference
+    from components.release.inference import generate, load_for_inference, resolve_infer_ref
 
     try:
         path = resolve_infer_ref(args.checkpoint, args.tracking_uri)
@@ -279,6 +231,17 @@ def cmd_runs(args) -> int:
     return subprocess.call([sys.executable, "-m", "pipelines.runs", *args.extra])
 
 
+def cmd_ui(args) -> int:
+    from components.ui.security import bind_problem
+
+    if problem := bind_problem(args.extra):  # refused at once, before the seconds the app's imports take
+        print(f"lmms ui: {problem}", file=sys.stderr)
+        return 2
+    from components.ui.app import main as ui_main
+
+    return ui_main(args.extra)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     quiet_library_noise()
@@ -336,8 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("runs", help="recent pipeline runs; a local run whose process died is marked failed")
     r.set_defaults(fn=cmd_runs)  # options (--limit N, --fail RUN) go to pipelines/runs.py
 
+    u = sub.add_parser("ui", help="the web UI: new runs, runs, data, models, try (127.0.0.1:7860; docs/ui.md)")
+    u.set_defaults(fn=cmd_ui)  # options (--host, --port, --auth user:pass, ...) go to components/ui/app.py
+
     args, args.extra = p.parse_known_args(argv)
-    if args.extra and args.cmd not in ("bench", "runs"):
+    if args.extra and args.cmd not in ("bench", "runs", "ui"):
         p.error(f"unrecognized arguments: {' '.join(args.extra)}")
     try:
         return args.fn(args)

@@ -523,3 +523,28 @@ if __name__ == "__main__":
         readme.write_text(with_config_table(readme.read_text()))
     else:
         print(config_table_markdown(), end="")
+
+
+def config_for_data_file(
+    cfg: RunConfig,
+    data_path: str,
+    image_folder: str | None = None,
+    video_folder: str | None = None,
+    model: str | None = None,
+) -> RunConfig:
+    """The run config `lmms validate` (and the UI's Data tab) checks `data_path` with: the config's data and model
+    sections, the file alone as the train split, every bad row failing.
+
+    The config's media folders belong to the config's own data files; another file's relative media paths resolve
+    against the folders given here, else its own folder (never against the example data's)."""
+    own = {os.path.abspath(p) for p in (cfg.data.train_path, cfg.data.eval_path) if p}
+    folders = {} if os.path.abspath(data_path) in own else {"image_folder": None, "video_folder": None}
+    data = cfg.data.model_copy(update={"train_path": data_path, "eval_path": None, "on_invalid": "fail", **folders})
+    if image_folder is not None:
+        data.image_folder = data.video_folder = image_folder
+    if video_folder is not None:
+        data.video_folder = video_folder
+    cfg = cfg.model_copy(update={"data": data, "model": cfg.model.model_copy()})
+    if model:
+        cfg.model.model_id, cfg.model.tiny, cfg.model.family = model, False, None
+    return cfg

@@ -9,6 +9,8 @@ so `lmms` asks this module in a subprocess).
     python -m pipelines.runs artifact REF               JSON: the local checkpoint folder of a ZenML artifact given by
         name (`merged_model`, `merged_model:3`), id or URI (`lmms infer`)
     python -m pipelines.runs tracking-uri               JSON: the tracking URI of the active stack's MLflow tracker
+    python -m pipelines.runs json [--limit N] [--run RUN]  JSON: recent runs (or one) with each step's status, run
+        metadata and output artifacts (URI, visualization files), and the local artifact store's folder (`lmms ui`)
 """
 
 from __future__ import annotations
@@ -110,6 +112,61 @@ def find_artifact(ref: str):
         return None
 
 
+def _artifact_row(step: str, name: str, artifact) -> dict[str, Any]:
+    return {
+        "step": step,
+        "name": name,
+        "version": str(artifact.version),
+        "type": str(artifact.type),
+        "uri": artifact.uri,
+        "visualizations": [{"uri": v.uri, "type": str(v.type.value)} for v in artifact.visualizations or []],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+
+
+def run_record(run) -> dict[str, Any]:
+    """One run for the UI's Runs tab: status, steps (status, metadata), output artifacts."""
+    steps, artifacts = [], []
+    for name, step in run.steps.items():
+        steps.append({
+            "name": name,
+            "status": str(step.status.value),
+            "start": step.start_time.isoformat() if step.start_time else None,
+            "end": step.end_time.isoformat() if step.end_time else None,
+            "metadata": {k: _jsonable(v) for k, v in dict(step.run_metadata).items()},
+        })  # fmt: skip
+        for out, versions in step.outputs.items():
+            artifacts += [_artifact_row(name, out, a) for a in versions]
+    return {
+        "name": run.name,
+        "id": str(run.id),
+        "pipeline": run.pipeline.name if run.pipeline else None,
+        "status": str(run.status.value),
+        "reason": run.body.status_reason or "",
+        "start": run.start_time.isoformat() if run.start_time else None,
+        "steps": steps,
+        "artifacts": artifacts,
+    }
+
+
+def runs_json(limit: int, run_name: str | None) -> dict[str, Any]:
+    client = Client()
+    if run_name:
+        runs = [client.get_pipeline_run(run_name)]
+    else:
+        runs = list(client.list_pipeline_runs(sort_by="desc:created", size=limit, hydrate=True))
+        check_runs(client, runs, socket.gethostname())  # a killed local run is marked failed first
+        runs = list(client.list_pipeline_runs(sort_by="desc:created", size=limit, hydrate=True))
+    store = client.active_stack.artifact_store
+    return {
+        "runs": [run_record(r) for r in runs],
+        "artifact_store": store.path if os.path.isdir(store.path) else None,
+    }
+
+
 def run_summary(run_name: str | None = None) -> RunSummary:
     client = Client()
     run = client.get_pipeline_run(run_name) if run_name else client.get_pipeline("finetune").last_run
@@ -162,7 +219,7 @@ def list_runs(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] not in (["summary"], ["artifact"], ["tracking-uri"]):
+    if argv[:1] not in (["summary"], ["artifact"], ["tracking-uri"], ["json"]):
         return list_runs(argv)
     p = argparse.ArgumentParser(prog="python -m pipelines.runs", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -171,8 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("artifact", help="JSON: the local checkpoint folder of a ZenML artifact (name, id or URI)")
     a.add_argument("ref")
     sub.add_parser("tracking-uri", help="JSON: the active stack's MLflow tracking URI (null without one)")
+    j = sub.add_parser("json", help="JSON: recent runs (or one) with steps and artifacts, for `lmms ui`")
+    j.add_argument("--limit", type=int, default=20)
+    j.add_argument("--run", help="only this run (name, id or prefix)")
     args = p.parse_args(argv)
-    if args.cmd == "summary":
+    if args.cmd == "json":
+        print(json.dumps(runs_json(args.limit, args.run)))
+    elif args.cmd == "summary":
         print("\n".join(summary_lines(run_summary(args.run))))
     elif args.cmd == "artifact":
         artifact = find_artifact(args.ref)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from components.models.tiny.build import build_tiny
+from tests.ui_server import start_ui, stop_ui
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a developer's checkout may hold that no test may touch: the ZenML repository (its active stack and project in
@@ -118,3 +119,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory):
+    """One `lmms ui` for the session's UI tests (API and browser): started in an isolated ZenML place on a free
+    loopback port (tests/ui_server.py); its jobs and the server stopped at the end."""
+    server = start_ui(tmp_path_factory.mktemp("ui"))
+    yield server
+    stop_ui(server)

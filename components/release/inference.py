@@ -4,9 +4,13 @@ checkpoint a reference names (a directory, a ZenML checkpoint artifact's folder,
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,6 +93,40 @@ def resolve_checkpoint(ref: str | Path, tracking_uri: str | None = None) -> str:
     if Path(ref.removeprefix("file://")).expanduser().exists():
         return str(checkpoint_dir(ref))
     return ref
+
+
+def _zenml_lookup(*args: str, cwd: str | Path | None = None) -> dict | None:
+    """Ask pipelines/runs.py (ZenML's side: the library imports no ZenML) in a subprocess; None where ZenML or a
+    ZenML repository is not there."""
+    proc = subprocess.run([sys.executable, "-m", "pipelines.runs", *args], capture_output=True, text=True, cwd=cwd)
+    if proc.returncode != 0:
+        log.info("ZenML lookup %s failed: %s", args, proc.stderr.strip()[-500:])
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def resolve_infer_ref(ref: str, tracking_uri: str | None = None, project: str | Path | None = None) -> str:
+    """The local checkpoint folder `lmms infer REF` loads: REF is a checkpoint folder (or a ZenML checkpoint
+    artifact's folder), `models:/<name>@<alias>` / `models:/<name>/<version>` from the MLflow registry (--tracking-uri,
+    else $MLFLOW_TRACKING_URI, else the active ZenML stack's MLflow tracker, else the project's mlflow.db), a ZenML
+    artifact (`merged_model`, `merged_model:3`, its id or URI), or a hub path (`org/name`). ZenML is asked in
+    `project` (its repository; default: the working directory), in a subprocess (the library imports no ZenML)."""
+    if ref.startswith("models:/"):
+        if tracking_uri is None and not os.environ.get("MLFLOW_TRACKING_URI"):
+            tracking_uri = (_zenml_lookup("tracking-uri", cwd=project) or {}).get("tracking_uri")
+        return resolve_checkpoint(ref, tracking_uri)
+    if Path(ref.removeprefix("file://")).expanduser().exists():
+        return resolve_checkpoint(ref)
+    found = _zenml_lookup("artifact", ref, cwd=project)
+    if found and found.get("path"):
+        print(f"ZenML artifact {found['name']} version {found['version']}: {found['path']}", file=sys.stderr)
+        return found["path"]
+    if ref.count("/") == 1 and not ref.startswith((".", "/", "~")):
+        return ref  # a hub path
+    raise ValueError(
+        f"{ref}: not a checkpoint folder, a ZenML artifact of the active ZenML repository (name, name:version, id or "
+        "URI), models:/<name>@<alias> or a hub path (org/name)"
+    )
 
 
 def load_for_inference(path: str | Path, dtype: torch.dtype = torch.float32, trust_remote_code: bool | None = None):

@@ -101,3 +101,32 @@ def promote(
         client.set_model_version_tag(name, str(version), "promotion", f"rejected: {d.reason}")
     info = {k: v for k, v in asdict(d).items() if k != "promote"}
     return {**out, **info, "promoted": d.promote, "champion": version if d.promote else champion}
+
+
+def _alias_version(client, name: str, alias: str) -> int | None:
+    try:
+        return int(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def set_champion(client, name: str, version: int, reason: str = "set by hand") -> dict:
+    """Make `version` the champion whatever its metrics (a person decided, e.g. in `lmms ui`); the old champion
+    becomes `previous`. Idempotent."""
+    version = int(version)
+    client.get_model_version(name, str(version))  # an unknown version fails here, before any alias moves
+    champion = _alias_version(client, name, CHAMPION)
+    if champion != version:
+        client.set_registered_model_alias(name, CHAMPION, str(version))
+        if champion is not None:
+            client.set_registered_model_alias(name, PREVIOUS, str(champion))
+        client.set_model_version_tag(name, str(version), "promotion", f"champion: {reason}")
+    return {"model_name": name, "champion": version, "previous": _alias_version(client, name, PREVIOUS)}
+
+
+def roll_back(client, name: str) -> dict:
+    """The `previous` version becomes the champion again and the champion it replaces becomes `previous`."""
+    previous = _alias_version(client, name, PREVIOUS)
+    if previous is None:
+        raise ValueError(f"model {name} has no version with the alias {PREVIOUS!r}: nothing to roll back to")
+    return set_champion(client, name, previous, reason="rolled back")
