@@ -135,11 +135,12 @@ def model_loss(
     loss (full logits) is used."""
     inputs = prepare_packed_inputs(model, inputs)
     labels = inputs.pop("labels")
-    head = model.get_output_embeddings()
+    head = _unwrapped(model).get_output_embeddings()  # (under DDP the wrapper has no such method)
     weight, bias = head.weight, getattr(head, "bias", None)
     # ZeRO-3 partitions the head outside forward: there too the model's own loss
     if not chunked or weight.numel() == 0 or not chunked_loss_applies(model):
-        out = model(**inputs, labels=labels, use_cache=False)
+        loss_kwargs = {} if num_items is None else {"num_items_in_batch": num_items}  # as the Trainer passes it
+        out = model(**inputs, labels=labels, use_cache=False, **loss_kwargs)
         return out.loss, out
     captured: list[torch.Tensor] = []
 

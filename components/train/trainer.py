@@ -87,4 +87,8 @@ class LmmsTrainer(Trainer):
         # (models that accept loss kwargs), exactly as the model's own loss would be reduced.
         num_items = num_items_in_batch if self.model_accepts_loss_kwargs else None
         loss, outputs = model_loss(model, inputs, self.chunked_loss, self.loss_chunk_size, num_items)
+        if num_items is not None and self.args.average_tokens_across_devices:
+            # num_items_in_batch is summed over every process: each rank's loss is its share of the global sum, and
+            # DDP / DeepSpeed average the gradients over the ranks, so scale back up, as Trainer.compute_loss does
+            loss = loss * (self.accelerator.num_processes // self.get_tp_size())
         return (loss, outputs) if return_outputs else loss
