@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zlib
 from dataclasses import asdict
 from pathlib import Path
@@ -125,6 +126,26 @@ def test_parallel_checks_give_the_in_process_report(corpus, tmp_path):
     many = corpus.path.with_name("many.json")
     many.write_text(json.dumps(rows * (200 // len(rows) + 1)))
     assert _validate(many, corpus.data_cfg, workers=2) == _validate(many, corpus.data_cfg)
+
+
+def _stall(indices):  # a worker that never answers
+    time.sleep(60)
+
+
+def test_stalled_workers_fall_back_to_this_process(corpus, monkeypatch, caplog):
+    """Workers that give no result (a forked worker deadlocked on a lock held at fork time) do not hang validation:
+    after STALL_S the remaining rows are checked in this process, with a warning, and the report is the same."""
+    from components.data import validate as validate_module
+
+    rows = json.loads(corpus.path.read_text())
+    many = corpus.path.with_name("many.json")
+    many.write_text(json.dumps(rows * (200 // len(rows) + 1)))
+    expected = _validate(many, corpus.data_cfg)
+    monkeypatch.setattr(validate_module, "STALL_S", 2)
+    monkeypatch.setattr(validate_module, "_run_chunk", _stall)
+    with caplog.at_level("WARNING", logger="components.data.validate"):
+        assert _validate(many, corpus.data_cfg, workers=2) == expected
+    assert "validation workers gave no result for 2 s" in caplog.text
 
 
 def _exif(orientation: int) -> Image.Exif:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import time
 from collections import Counter
@@ -104,8 +105,10 @@ class _Checks:
         }
 
 
+log = logging.getLogger(__name__)
 _WORKER: _Checks | None = None  # set in the parent just before forking the pool
 MIN_CHUNK, MAX_CHUNK = 64, 1024  # rows per task sent to a worker
+STALL_S = 120  # seconds without any worker result before the remaining rows are checked in this process
 ROW_MARK = "\x00row\x00"  # stands for "row <index>: " at the start of a cached reason
 
 
@@ -126,11 +129,20 @@ def _run_all(checks: _Checks, todo: list[int], workers: int) -> dict[int, dict[s
     size = max(MIN_CHUNK, min(MAX_CHUNK, len(todo) // (workers * 8)))
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
     _WORKER = checks
+    done: dict[int, dict[str, Any]] = {}
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
-            return {i: r for part in pool.imap(_run_chunk, chunks) for i, r in part}
+            parts = pool.imap(_run_chunk, chunks)
+            for _ in chunks:
+                done |= dict(parts.next(timeout=STALL_S))
+    except multiprocessing.TimeoutError:
+        # A forked worker can deadlock on a lock another thread of this process held at fork time (a long-lived
+        # process with many threads, e.g. a test session or a notebook): the rows not done yet are checked here.
+        log.warning("validation workers gave no result for %d s: checking the other %d rows in this process",
+                    STALL_S, len(todo) - len(done))  # fmt: skip
     finally:
         _WORKER = None
+    return done | {i: checks.run(checks.samples[i]) for i in todo if i not in done}
 
 
 def _to_cache(result: dict[str, Any], index: int) -> dict[str, Any]:
