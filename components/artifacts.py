@@ -67,7 +67,22 @@ class PreparedDataset:
         return cls(samples(d["train"]), samples(d["eval"]), d["media_digests"], d["report"], d["quarantine"])
 
     def content_hash(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+        """The rows and the media bytes, not where they are kept: each media path counts as its file's digest (and
+        the report without the folders paths resolved against), so the same data read from a bucket or from a local
+        folder has the same hash."""
+        d = json.loads(self.to_json())
+        for split in ("train", "eval"):
+            for row in d[split]:
+                for kind in ("images", "videos"):
+                    row[kind] = [self.media_digests.get(p, p) for p in row[kind]]
+        d["media_digests"] = sorted(self.media_digests.values())
+        d["report"] = {
+            split: {k: v for k, v in r.items() if k not in ("image_folder", "video_folder")}
+            if isinstance(r, dict)
+            else r
+            for split, r in d["report"].items()
+        }
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     @property
     def image_paths(self) -> list[str]:

@@ -107,6 +107,19 @@ def read_bytes(uri: str | os.PathLike, fs: fsspec.AbstractFileSystem | None = No
         raise StorageError(describe_error(str(uri), e)) from e
 
 
+_VERSION_KEYS = ("ETag", "etag", "md5Hash", "VersionId", "LastModified", "last_modified", "updated", "mtime", "size")
+
+
+def object_token(uri: str, fs: fsspec.AbstractFileSystem | None = None) -> str:
+    """What identifies the current version of an object (ETag / checksum, modification time, size): a changed object
+    gets a new token. Raises StorageError naming the object or the bucket."""
+    try:
+        info = filesystem(uri, fs).info(uri)
+    except Exception as e:  # noqa: BLE001
+        raise StorageError(describe_error(uri, e)) from e
+    return "|".join(f"{k}={info[k]}" for k in _VERSION_KEYS if info.get(k) is not None)
+
+
 def _atomic_download(fs: fsspec.AbstractFileSystem, uri: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
@@ -129,16 +142,19 @@ class ReadThroughCache:
     downloads: int = 0
     bytes: int = 0
 
-    def local_path(self, uri: str) -> Path:
-        digest = hashlib.sha256(str(uri).encode()).hexdigest()[:24]
+    def local_path(self, uri: str, version: str = "") -> Path:
+        digest = hashlib.sha256(f"{uri}\n{version}".encode()).hexdigest()[:24]
         return Path(self.root) / digest / posixpath.basename(str(uri).rstrip("/"))
 
     def fetch(self, uri: str | os.PathLike, target: str | os.PathLike | None = None) -> Path:
-        """A local file holding `uri`'s bytes (at `target` if given, else under root); raises StorageError (naming
-        the bucket or the object) if it cannot be read."""
+        """A local file holding `uri`'s bytes (at `target` if given, else under root, keyed by the object's current
+        version: a changed object is downloaded again); raises StorageError (naming the bucket or the object) if it
+        cannot be read."""
         if not is_uri(uri):
             return Path(uri)
-        target = Path(target) if target is not None else self.local_path(str(uri))
+        if target is None:
+            target = self.local_path(str(uri), object_token(str(uri), self.fs))
+        target = Path(target)
         if not target.is_file():
             try:
                 _atomic_download(filesystem(str(uri), self.fs), str(uri), target)

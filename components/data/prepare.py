@@ -14,9 +14,11 @@ from components.data import media
 from components.data.batching import IGNORE_INDEX
 from components.data.collator import VLMCollator, checkpoint_stop_tokens
 from components.data.media_cache import MediaSettings, load_cached_image, load_cached_video, media_key
-from components.data.rows import DatasetFileError, media_root, read_rows, to_messages
+from components.data.remote import check_data_buckets
+from components.data.rows import DatasetFileError, media_root, read_rows, resolve_media, to_messages
 from components.data.validate import apply_policy, validate_samples
 from components.models.loading import ModelRef
+from components.storage import StorageError, is_uri, object_token, read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +31,34 @@ def dataset_fingerprint(cfg: RunConfig, base: Path | None = None) -> str:
     h = hashlib.sha256()
     d = cfg.data
     for p in (d.train_path, d.eval_path):
-        if not p or not (base / p).is_file():
+        if is_uri(p):  # an object store: its bytes, and each media object's version (ETag, time, size)
+            try:
+                h.update(read_bytes(p))
+                rows = read_rows(p)
+            except (StorageError, DatasetFileError) as e:
+                h.update(f"{p}:{e}".encode())
+                continue
+        elif not p or not (base / p).is_file():
             continue
-        h.update((base / p).read_bytes())
-        try:
-            rows = read_rows(base / p)
-        except DatasetFileError:
-            continue
+        else:
+            h.update((base / p).read_bytes())
+            try:
+                rows = read_rows(base / p)
+            except DatasetFileError:
+                continue
         for key, folder in (("image", d.image_folder), ("video", d.video_folder)):
-            root = media_root(folder, base / p, base)
+            root = media_root(folder, p if is_uri(p) else base / p, base)
             for row in rows:
                 names = row.get(key) if isinstance(row, dict) else None
                 for name in [names] if isinstance(names, str) else names if isinstance(names, list) else []:
                     if not isinstance(name, str):
+                        continue
+                    if is_uri(root) or is_uri(name):
+                        uri = resolve_media(name, root)
+                        try:
+                            h.update(f"{uri}:{object_token(str(uri))}".encode())
+                        except StorageError:
+                            h.update(f"{uri}:missing".encode())
                         continue
                     try:
                         st = os.stat(root / name)
@@ -96,13 +113,15 @@ def prepare_dataset(cfg: RunConfig, base: Path | None = None) -> tuple[PreparedD
     tok = processor.tokenizer
     # every token the tokenizer matches as a whole (special or merely added), except the dataset's own placeholders
     specials = sorted((set(tok.all_special_tokens) | set(tok.get_added_vocab())) - {"<image>", "<video>"})
+    d = cfg.data
+    check_data_buckets(d.train_path, d.eval_path, d.image_folder, d.video_folder)  # wrong credentials: fail first
     splits, reports, quarantine = {}, [], []
     for split, path in (("train", cfg.data.train_path), ("eval", cfg.data.eval_path)):
         if not path:
             splits[split] = []
             continue
         samples, report = validate_samples(
-            base / path,
+            path if is_uri(path) else base / path,
             cfg.data,
             base=base,
             model_limits=fam,

@@ -27,7 +27,7 @@ from components.artifacts import MediaCache, PreparedDataset
 from components.config import DistributedConfig, RunConfig
 from components.data.prepare import cached_loaders, cached_rows
 from components.models.loading import ModelRef
-from components.train.mirror import CheckpointMirror
+from components.train.mirror import CheckpointMirror, pull_latest
 from components.train.recipe import RowsDataset, TrainResult, model_ref, train
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,11 @@ def run_job(job: str | Path) -> TrainResult:
 
 def main(job: str) -> None:
     """Inside a launch (torchrun sets $LOCAL_RANK) or for one process: train. Otherwise: launch this node."""
-    d = RunConfig.model_validate(json.loads(Path(job).read_text())["config"]).train.distributed
+    spec = json.loads(Path(job).read_text())
+    cfg = RunConfig.model_validate(spec["config"])
+    d = cfg.train.distributed
+    if "LOCAL_RANK" not in os.environ and spec.get("mirror") and cfg.train.resume:
+        pull_latest(spec["mirror"], Path(spec["output_dir"]))  # a fresh pod: the newest complete mirrored checkpoint
     if "LOCAL_RANK" in os.environ or world_size(d) == 1:
         run_job(job)
     else:
