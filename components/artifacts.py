@@ -68,8 +68,12 @@ class PreparedDataset:
 
     def content_hash(self) -> str:
         """The rows and the media bytes, not where they are kept: each media path counts as its file's digest (and
-        the report without the folders paths resolved against), so the same data read from a bucket or from a local
+        the report without the file and folders it names), so the same data read from a bucket or from a local
         folder has the same hash."""
+        return hashlib.sha256(json.dumps(self.location_free(), sort_keys=True).encode()).hexdigest()
+
+    def location_free(self) -> dict:
+        """The JSON content with media paths replaced by their digests and no data file or folder names."""
         d = json.loads(self.to_json())
         for split in ("train", "eval"):
             for row in d[split]:
@@ -77,12 +81,12 @@ class PreparedDataset:
                     row[kind] = [self.media_digests.get(p, p) for p in row[kind]]
         d["media_digests"] = sorted(self.media_digests.values())
         d["report"] = {
-            split: {k: v for k, v in r.items() if k not in ("image_folder", "video_folder")}
+            split: {k: v for k, v in r.items() if k not in ("source", "image_folder", "video_folder")}
             if isinstance(r, dict)
             else r
             for split, r in d["report"].items()
         }
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+        return d
 
     @property
     def image_paths(self) -> list[str]:

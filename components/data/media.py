@@ -134,7 +134,7 @@ def _decode_frames(path: StrPath, wanted: list[int], max_pixels: int | None) -> 
     Returns the kept frames and how many frames were decoded (the true count when the stream ended early).
     """
     keep, last, frames, count = set(wanted), max(wanted), {}, 0
-    with av.open(str(path)) as container:
+    with av.open(str(local_file(path))) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
         for count, frame in enumerate(container.decode(stream), 1):
@@ -171,7 +171,7 @@ def probe_video(path: StrPath) -> dict:
     width and height are the coded size, before any display rotation that load_video applies.
     """
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(local_file(path))) as container:
             stream = _video_stream(container, path)
             info = _stream_info(container, stream)
             width, height = stream.codec_context.width, stream.codec_context.height
