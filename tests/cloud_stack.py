@@ -211,3 +211,32 @@ def start_cloud_stack(tmp: Path) -> CloudStack:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def start_locked_s3(tmp: Path) -> tuple[subprocess.Popen, str, tuple[str, str]]:
+    """A second S3 API that checks credentials (moto's IAM enforcement), holding `lmms-locked/data/train.json`:
+    (server, endpoint, (access key, secret) of the user allowed to read it). Any other key is refused."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
+    proc = _start([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], tmp / "locked.log", base,
+                  f"{endpoint}/moto-api/")  # fmt: skip
+    try:
+        kw = {"endpoint_url": endpoint, "aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY,
+              "region_name": REGION}  # fmt: skip
+        iam = boto3.client("iam", **kw)
+        iam.create_user(UserName="reader")
+        admin = json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        )
+        iam.put_user_policy(UserName="reader", PolicyName="all", PolicyDocument=admin)
+        key = iam.create_access_key(UserName="reader")["AccessKey"]
+        s3 = boto3.client("s3", **kw)
+        s3.create_bucket(Bucket="lmms-locked")
+        s3.put_object(Bucket="lmms-locked", Key="data/train.json", Body=b"[]")
+        # from now on every request must carry the credentials of an IAM user
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST"))
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, endpoint, (key["AccessKeyId"], key["SecretAccessKey"])

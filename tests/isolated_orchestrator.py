@@ -10,8 +10,8 @@ Only the tests use it (tests/cloud_stack.py registers it): the production path s
 Vertex orchestrators, this only imitates their isolation.
 
 The one departure from ZenML's stock step entrypoint: it changes into `/app` (the code folder of ZenML's Docker
-images), which here would be one folder shared by every step; `PodStepEntrypointConfiguration` keeps the pod's own
-working directory instead. Everything else is ZenML's."""
+images, there the source root), which here would be one folder shared by every step; `PodStepEntrypointConfiguration`
+keeps the pod's own working directory as the source root instead. Everything else is ZenML's."""
 
 from __future__ import annotations
 
@@ -47,10 +47,12 @@ LOG_FILE = "pods.jsonl"
 
 
 class PodStepEntrypointConfiguration(StepEntrypointConfiguration):
-    """ZenML's step entrypoint, run from the pod's own working directory (the stock one changes into `/app`)."""
+    """ZenML's step entrypoint, run from the pod's own working directory, which is the source root (the stock one
+    changes into `/app`, the code folder of ZenML's images, where it is the source root)."""
 
     def prepare_code_environment(self) -> None:
         cwd = os.getcwd()
+        source_utils.set_custom_source_root(cwd)
         if cwd not in sys.path:
             sys.path.insert(0, cwd)
 
@@ -157,7 +159,10 @@ class PodOrchestrator(BaseOrchestrator):
         proc = subprocess.run(cmd, cwd=code, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for line in proc.stdout.splitlines():
             logger.info("[%s] %s", step_name, line)
+        log = Path(self.config.root) / f"{run_id}-{step_name}-{attempt}.log"  # outlives the pod, like a pod's log
+        log.write_text(proc.stdout)
         record = {"step": step_name, "attempt": attempt, "pod": str(pod), "rc": proc.returncode, "start": start}
+        record["log"] = str(log)
         if not self.config.keep_pods:
             shutil.rmtree(pod)
         record |= {"end": time.time(), "deleted": not pod.exists()}
