@@ -186,8 +186,9 @@ class ObjectStore:
     def names(self) -> set[str]:
         """The objects under root (listed once, then kept up to date by `put`)."""
         if self._names is None:
+            self.fs.invalidate_cache(self.root)  # a listing cached by this filesystem instance may predate objects
             try:
-                found = self.fs.ls(self.root, detail=False) if self.fs.exists(self.root) else []
+                found = self.fs.ls(self.root, detail=False)
             except FileNotFoundError:
                 found = []
             self._names = {posixpath.basename(str(p).rstrip("/")) for p in found}

@@ -235,7 +235,11 @@ def start_locked_s3(tmp: Path) -> tuple[subprocess.Popen, str, tuple[str, str]]:
         s3.create_bucket(Bucket="lmms-locked")
         s3.put_object(Bucket="lmms-locked", Key="data/train.json", Body=b"[]")
         # from now on every request must carry the credentials of an IAM user
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST"))
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
+            )
+        )
     except BaseException:
         proc.kill()
         raise

@@ -34,6 +34,7 @@ def _fs(root: str, fs: fsspec.AbstractFileSystem | None) -> fsspec.AbstractFileS
 def remote_checkpoints(root: str, fs: fsspec.AbstractFileSystem | None = None) -> list[tuple[int, str, bool]]:
     """(step, URI, complete) of every `checkpoint-N` under `root`, by step."""
     fs = _fs(root, fs)
+    fs.invalidate_cache(root)  # object stores' filesystems cache listings; another process may have uploaded since
     try:
         entries = fs.ls(root, detail=False)
     except FileNotFoundError:
