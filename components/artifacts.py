@@ -55,11 +55,16 @@ class PreparedDataset:
     quarantine: list[dict] = field(default_factory=list)
 
     def content_hash(self) -> str:
-        """A function of the rows, the media digests, the report and the quarantine, not of how they are stored:
-        the same data hashes the same in memory and read back from shards of any size (read back, the row hashes
-        come from the manifest: nothing is re-read)."""
+        """A function of the rows, the media bytes, the report and the quarantine, not of how or where they are
+        kept: the same data hashes the same in memory and read back from shards of any size (read back, the hashes
+        come from the manifest: nothing is re-read), and read from a bucket or from a local folder (each media path
+        counts as its file's digest; the report's data file and folders do not count)."""
         return _combined_hash(
-            rows_hash(self.train), rows_hash(self.eval), digests_hash(self.media_digests), self.report, self.quarantine
+            content_rows_hash(self.train, self.media_digests),
+            content_rows_hash(self.eval, self.media_digests),
+            media_content_hash(self.media_digests),
+            self.report,
+            self.quarantine,
         )
 
     def samples(self) -> Iterator[Sample]:
@@ -74,8 +79,9 @@ class PreparedDataset:
 # ----------------------------------------------------------------------------------------- PreparedDataset as shards
 #
 # A folder (local, or any store reachable through `opener`, e.g. zenml.io.fileio.open) holding
-#   manifest.json            format, rows per shard, per split: row count, row hash, shards (file, index, rows);
-#                            media file count and hash; report; quarantine; content hash. Written last.
+#   manifest.json            format, rows per shard, per split: row count, row hash, content hash (content_line:
+#                            media paths as digests), shards (file, index, rows); media file count, hash and content
+#                            hash (digests only); report; quarantine; the dataset's content hash. Written last.
 #   train-00000.jsonl ...    one sample per line (sample_line: canonical JSON), SHARD_ROWS lines per shard
 #   train-00000.idx ...      the byte offset of each line (little-endian uint64), for random access to one row
 #   media_digests.jsonl      [path, sha256] per line, sorted by path
@@ -91,9 +97,13 @@ SPLITS = ("train", "eval")
 Opener = Callable[..., IO]  # opener(path, mode) -> a binary file object: builtin open, zenml.io.fileio.open
 
 
+def _canonical(row: dict) -> bytes:
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
 def sample_line(sample: Sample) -> bytes:
     """A sample as one canonical JSON line (no newline): what a shard holds and what the row hash covers."""
-    return json.dumps(asdict(sample), sort_keys=True, separators=(",", ":"), default=str).encode()
+    return _canonical(asdict(sample))
 
 
 def sample_from_line(line: bytes | str) -> Sample:
@@ -103,6 +113,37 @@ def sample_from_line(line: bytes | str) -> Sample:
 
 def _lines(rows: Iterable[Sample]) -> Iterator[bytes]:
     return rows.lines() if isinstance(rows, ShardedRows) else map(sample_line, rows)
+
+
+def _row_dicts(rows: Iterable[Sample]) -> Iterator[dict]:
+    """Each row as the dict its line holds (read back: parsed from the line, not turned into a Sample)."""
+    return map(json.loads, rows.lines()) if isinstance(rows, ShardedRows) else map(asdict, rows)
+
+
+def content_line(row: dict, digests: Mapping[str, str]) -> bytes:
+    """A row (as sample_line's dict) with each media path replaced by its file's digest: what the content hash
+    covers, the same whether the media were read from a bucket or from a local folder."""
+    free = {**row, "images": [digests.get(p, p) for p in row["images"]]}
+    free["videos"] = [digests.get(p, p) for p in row["videos"]]
+    return _canonical(free)
+
+
+def content_rows_hash(rows: Iterable[Sample], digests: Mapping[str, str]) -> str:
+    """sha256 of a split's rows in order as content_line gives them; a ShardedRows knows its own (from the manifest,
+    when read back with the digests it was written with)."""
+    if isinstance(rows, ShardedRows) and rows.content_hash is not None and rows.media_hash == digests_hash(digests):
+        return rows.content_hash
+    h = hashlib.sha256()
+    for row in _row_dicts(rows):
+        h.update(content_line(row, digests) + b"\n")
+    return h.hexdigest()
+
+
+def media_content_hash(digests: Mapping[str, str]) -> str:
+    """sha256 of the media digests alone (sorted), not of the paths they were read from."""
+    if isinstance(digests, MediaDigests) and digests.content_hash is not None:
+        return digests.content_hash
+    return hashlib.sha256("\n".join(sorted(digests.values())).encode()).hexdigest()
 
 
 def rows_hash(rows: Iterable[Sample]) -> str:
@@ -128,9 +169,21 @@ def digests_hash(digests: Mapping[str, str]) -> str:
     return h.hexdigest()
 
 
+LOCATION_KEYS = ("source", "image_folder", "video_folder")  # where a split's report says its data was read
+
+
+def _location_free(report: dict) -> dict:
+    return {
+        split: {k: v for k, v in r.items() if k not in LOCATION_KEYS} if isinstance(r, dict) else r
+        for split, r in report.items()
+    }
+
+
 def _combined_hash(train: str, eval_: str, media: str, report: dict, quarantine: list[dict]) -> str:
+    """The content hash from the splits' content_rows_hash, the media_content_hash, the report (without the data
+    file and folders it names) and the quarantine."""
     payload = {"format": FORMAT_VERSION, "train": train, "eval": eval_, "media": media}
-    payload |= {"report": report, "quarantine": quarantine}
+    payload |= {"report": _location_free(report), "quarantine": quarantine}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -142,8 +195,19 @@ class ShardedRows(Sequence[Sample]):
 
     SHARD_CACHE = 2
 
-    def __init__(self, root: str, shards: list[dict], rows_hash: str, opener: Opener = open):
+    def __init__(
+        self,
+        root: str,
+        shards: list[dict],
+        rows_hash: str,
+        opener: Opener = open,
+        content_hash: str | None = None,
+        media_hash: str | None = None,
+    ):
+        """`content_hash`: the split's content_rows_hash under the media digests whose digests_hash is `media_hash`
+        (both from the manifest; None: computed when asked)."""
         self.root, self.shards, self.rows_hash, self.opener = root, shards, rows_hash, opener
+        self.content_hash, self.media_hash = content_hash, media_hash
         self._starts = list(itertools.accumulate((s["rows"] for s in shards), initial=0))
         self._reset()
 
@@ -217,8 +281,11 @@ class ShardedRows(Sequence[Sample]):
 class MediaDigests(Mapping[str, str]):
     """The media digests read back from shards: `len()` from the manifest, the file loaded on first lookup."""
 
-    def __init__(self, path: str, count: int, digests_hash: str, opener: Opener = open):
+    def __init__(
+        self, path: str, count: int, digests_hash: str, opener: Opener = open, content_hash: str | None = None
+    ):
         self.path, self.count, self.digests_hash, self.opener = path, count, digests_hash, opener
+        self.content_hash = content_hash  # media_content_hash, from the manifest
         self._loaded: dict[str, str] | None = None
 
     def _data(self) -> dict[str, str]:
@@ -244,12 +311,15 @@ class _ShardWriter:
         self.root, self.split, self.opener, self.shard_rows = root, split, opener, shard_rows
         self.shards: list[dict] = []
         self.hash = hashlib.sha256()
+        self.content = hashlib.sha256()  # content_rows_hash
         self.rows = 0
         self._file: IO | None = None
         self._offsets: list[int] = []
         self._pos = 0
 
-    def add(self, line: bytes) -> None:
+    def add(self, line: bytes, content: bytes) -> None:
+        """One row: its sample_line and its content_line."""
+        self.content.update(content + b"\n")
         if self._file is None:
             name = f"{self.split}-{len(self.shards):05d}"
             self.shards.append({"file": f"{name}.jsonl", "index": f"{name}.idx", "rows": 0})
@@ -274,7 +344,12 @@ class _ShardWriter:
             f.write(np.asarray(self._offsets, dtype="<u8").tobytes())
 
     def manifest(self) -> dict:
-        return {"rows": self.rows, "hash": self.hash.hexdigest(), "shards": self.shards}
+        return {
+            "rows": self.rows,
+            "hash": self.hash.hexdigest(),
+            "content_hash": self.content.hexdigest(),
+            "shards": self.shards,
+        }
 
 
 def write_dataset(
@@ -286,16 +361,22 @@ def write_dataset(
         raise ValueError(f"shard_rows must be at least 1, got {shard_rows}")
     root = str(root)
     splits = {}
+    digests = dataset.media_digests
     for split in SPLITS:
         writer = _ShardWriter(root, split, opener, shard_rows)
+        rows = getattr(dataset, split)
         try:
-            for line in _lines(getattr(dataset, split)):
-                writer.add(line)
+            if isinstance(rows, ShardedRows):  # streamed from shards: each line as it is, parsed for its content line
+                for line in rows.lines():
+                    writer.add(line, content_line(json.loads(line), digests))
+            else:
+                for sample in rows:
+                    row = asdict(sample)
+                    writer.add(_canonical(row), content_line(row, digests))
         finally:
             writer.close()
         splits[split] = writer.manifest()
     media = hashlib.sha256()
-    digests = dataset.media_digests
     with opener(os.path.join(root, DIGESTS), "wb") as f:
         for path in sorted(digests):
             record = _digest_line(path, digests[path]) + b"\n"
@@ -305,12 +386,19 @@ def write_dataset(
         "format": FORMAT_VERSION,
         "shard_rows": shard_rows,
         "splits": splits,
-        "media_digests": {"file": DIGESTS, "count": len(digests), "hash": media.hexdigest()},
+        "media_digests": {
+            "file": DIGESTS,
+            "count": len(digests),
+            "hash": media.hexdigest(),
+            "content_hash": media_content_hash(digests),
+        },
         "report": dataset.report,
         "quarantine": dataset.quarantine,
     }
-    hashes = [splits[s]["hash"] for s in SPLITS]
-    manifest["content_hash"] = _combined_hash(*hashes, media.hexdigest(), dataset.report, dataset.quarantine)
+    hashes = [splits[s]["content_hash"] for s in SPLITS]
+    manifest["content_hash"] = _combined_hash(
+        *hashes, manifest["media_digests"]["content_hash"], dataset.report, dataset.quarantine
+    )
     with opener(os.path.join(root, MANIFEST), "wb") as f:
         f.write(json.dumps(manifest, sort_keys=True, indent=1, default=str).encode())
     return manifest
@@ -327,11 +415,12 @@ def read_dataset(root: str | os.PathLike, opener: Opener = open) -> PreparedData
         raise FileNotFoundError(f"{path}: no dataset manifest (not written by write_dataset)") from None
     if manifest.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path}: dataset format {manifest.get('format')!r}, this version reads {FORMAT_VERSION}")
-    splits = {
-        s: ShardedRows(root, m["shards"], m["hash"], opener) for s, m in ((s, manifest["splits"][s]) for s in SPLITS)
-    }
     d = manifest["media_digests"]
-    digests = MediaDigests(os.path.join(root, d["file"]), d["count"], d["hash"], opener)
+    splits = {
+        s: ShardedRows(root, m["shards"], m["hash"], opener, m.get("content_hash"), d["hash"])
+        for s, m in ((s, manifest["splits"][s]) for s in SPLITS)
+    }
+    digests = MediaDigests(os.path.join(root, d["file"]), d["count"], d["hash"], opener, d.get("content_hash"))
     return PreparedDataset(splits["train"], splits["eval"], digests, manifest["report"], manifest["quarantine"])
 
 

@@ -71,15 +71,17 @@ class DataConfig(_Strict):
     against its own `image_folder` / `video_folder`, else the data file's own folder."""
 
     train_path: str = Field(
-        EXAMPLE_DATA["train_path"], description="Training rows, LLaVA-style JSON or JSONL (docs/dataset.md)."
+        EXAMPLE_DATA["train_path"],
+        description="Training rows, LLaVA-style JSON or JSONL (docs/dataset.md); a local path or an "
+        "`s3://` / `gs://` / `az://` URI (credentials from the environment, docs/deploy.md).",
     )
     eval_path: str | None = Field(
         None, description="Held-out rows (eval loss, smoke test); `example_data/eval.json` with the default train_path."
     )
     image_folder: str | None = Field(
         None,
-        description="Relative image paths resolve here (relative to the working directory); none = the data file's "
-        "own folder; `example_data/media` with the default train_path.",
+        description="Relative image paths resolve here (relative to the working directory; a URI folder: under it); "
+        "none = the data file's own folder; `example_data/media` with the default train_path.",
     )
     video_folder: str | None = Field(
         None, description="Relative video paths resolve here; as image_folder (`example_data/media` with the default)."

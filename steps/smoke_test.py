@@ -11,6 +11,7 @@ from components.release.smoke import smoke_html
 from components.release.smoke import smoke_test as run_smoke
 from steps import LIBRARY_CACHE
 from steps.process import record_process
+from steps.storage import local_media
 
 
 @step(cache_policy=LIBRARY_CACHE)
@@ -19,6 +20,7 @@ def smoke_test(
 ) -> tuple[Annotated[dict, "smoke_metrics"], Annotated[HTMLString, "smoke_report"]]:
     """Generate on held-out rows; exact-match accuracy overall and per task as metadata, plus an HTML report."""
     record_process()  # the step that runs when earlier ones are cached records it too
+    media_cache = local_media(media_cache)  # the artifact store's objects, read through this pod's disk
     load_image, load_video = cached_loaders(media_cache)
     metrics, records = run_smoke(
         model.path,

@@ -113,6 +113,41 @@ def test_content_hash_is_independent_of_shard_size_and_follows_the_data(tmp_path
     assert len(other) == 4
 
 
+def relocated(ds: PreparedDataset, root: str) -> PreparedDataset:
+    """The same data read from another place: every media path under `root` (a bucket URI), the same bytes (digests),
+    the report naming the other data file and folders."""
+
+    def move(p: str) -> str:
+        return root + p.removeprefix("/data")
+
+    rows = {s: [replace(r, images=[*map(move, r.images)], videos=[*map(move, r.videos)]) for r in getattr(ds, s)]
+            for s in ("train", "eval")}  # fmt: skip
+    report = {k: {**v, "source": f"{root}/{k}.json", "image_folder": root, "video_folder": root}
+              for k, v in ds.report.items()}  # fmt: skip
+    digests = {move(p): d for p, d in ds.media_digests.items()}
+    return PreparedDataset(rows["train"], rows["eval"], digests, report, ds.quarantine)
+
+
+def test_content_hash_follows_the_media_bytes_not_where_they_are_kept(tmp_path):
+    ds = dataset()
+    remote = relocated(ds, "s3://bucket/data")
+    assert remote.train[1].images[0] == "s3://bucket/data/img1.png" and remote.train != ds.train
+    assert remote.content_hash() == ds.content_hash()
+    for name, d in (("local", ds), ("remote", remote)):  # and as the manifest records it, read back or not
+        (tmp_path / name).mkdir()
+        assert write_dataset(d, tmp_path / name, shard_rows=4)["content_hash"] == ds.content_hash()
+        back = read_dataset(tmp_path / name)
+        assert back.content_hash() == ds.content_hash() and list(back.train) == list(d.train)
+    # a media file with other bytes, wherever it is kept, is another dataset; so is a report that differs in content
+    changed = relocated(replace(ds, media_digests={**ds.media_digests, "/data/img1.png": "0" * 64}), "s3://b/data")
+    other_report = replace(remote, report={**remote.report, "eval": {**remote.report["eval"], "ok": False}})
+    assert len({ds.content_hash(), changed.content_hash(), other_report.content_hash()}) == 3
+    # a read-back split paired with other digests is hashed again, not taken from its manifest
+    back, edited = read_dataset(tmp_path / "local"), {**ds.media_digests, "/data/img1.png": "0" * 64}
+    assert replace(back, media_digests=edited).content_hash() == replace(ds, media_digests=edited).content_hash()
+    assert replace(back, media_digests=edited).content_hash() != ds.content_hash()
+
+
 class CountingOpener:
     """builtin open, recording every file opened and keeping the file objects (to see which were closed)."""
 

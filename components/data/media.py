@@ -10,6 +10,8 @@ import av
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from components.data.remote import local_file
+
 StrPath = str | Path
 
 
@@ -69,7 +71,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def load_image(path: StrPath, min_pixels: int | None = None, max_pixels: int | None = None) -> Image.Image:
     """Decode an image upright (EXIF orientation), as RGB, resized into [min_pixels, max_pixels] when given."""
     try:
-        with Image.open(path) as source:
+        with Image.open(local_file(path)) as source:  # a URI: read through $LMMS_CACHE/remote
             image = to_rgb(ImageOps.exif_transpose(source))
             image.load()
     except (OSError, Image.DecompressionBombError, SyntaxError) as e:  # SyntaxError: some broken-header plugins
@@ -132,7 +134,7 @@ def _decode_frames(path: StrPath, wanted: list[int], max_pixels: int | None) -> 
     Returns the kept frames and how many frames were decoded (the true count when the stream ended early).
     """
     keep, last, frames, count = set(wanted), max(wanted), {}, 0
-    with av.open(str(path)) as container:
+    with av.open(str(local_file(path))) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
         for count, frame in enumerate(container.decode(stream), 1):
@@ -148,7 +150,7 @@ def load_video(
 ) -> tuple[np.ndarray, dict]:
     """Uniformly sampled frames as uint8 (T, H, W, 3) RGB, and {"fps", "duration", "total_frames", "indices"}."""
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(local_file(path))) as container:  # a URI: read through $LMMS_CACHE/remote
             info = _stream_info(container, _video_stream(container, path))
         indices = sample_indices(info["total_frames"], num_frames, info["fps"], max_fps)
         frames, decoded = _decode_frames(path, indices, max_pixels) if indices else ({}, 0)
@@ -169,7 +171,7 @@ def probe_video(path: StrPath) -> dict:
     width and height are the coded size, before any display rotation that load_video applies.
     """
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(local_file(path))) as container:
             stream = _video_stream(container, path)
             info = _stream_info(container, stream)
             width, height = stream.codec_context.width, stream.codec_context.height
@@ -231,7 +233,7 @@ def _xmp_orientation(im: Image.Image) -> int:
 
 def file_digest(path: StrPath, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(local_file(path), "rb") as f:
         while chunk := f.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()

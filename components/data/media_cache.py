@@ -79,9 +79,19 @@ class CacheResult:
 Job = tuple[str, str, MediaSettings]  # (source path, "image" | "video", settings)
 
 
-def cache_key(path: str | Path, settings: MediaSettings) -> str:
-    payload = f"{media.file_digest(path)}\n{settings.key()}\n{FORMAT_VERSION}"
+def digest_key(digest: str, settings: MediaSettings) -> str:
+    """The cache key of a source file whose bytes have sha256 `digest`, preprocessed under `settings`."""
+    payload = f"{digest}\n{settings.key()}\n{FORMAT_VERSION}"
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def cache_key(path: str | Path, settings: MediaSettings) -> str:
+    return digest_key(media.file_digest(path), settings)
+
+
+def cache_name(key: str, kind: str) -> str:
+    """The cache file (or object) name of a cache key: PNG for an image, NPZ for a video."""
+    return f"{key}.{'png' if kind == 'image' else 'npz'}"
 
 
 def _write_atomic(target: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -107,7 +117,7 @@ def _save_video(path: str, target: Path, settings: MediaSettings) -> None:
 
 def _cache_one(path: str, kind: str, settings: MediaSettings, cache_dir: Path) -> tuple[str, bool]:
     """(cache file, whether it was a hit)."""
-    target = cache_dir / f"{cache_key(path, settings)}.{'png' if kind == 'image' else 'npz'}"
+    target = cache_dir / cache_name(cache_key(path, settings), kind)
     if target.exists():
         return str(target), True
     (_save_image if kind == "image" else _save_video)(path, target, settings)

@@ -12,7 +12,9 @@ from typing import Literal
 import av
 from PIL import Image
 
+from components.data.remote import StorageError, local_file
 from components.data.report import Problem
+from components.storage import is_uri
 
 
 @contextmanager
@@ -75,14 +77,29 @@ def _check_video(path: Path) -> Problem | None:
 
 
 class MediaChecker:
-    """Checks each file once, however many rows use it."""
+    """Checks each file once, however many rows use it. An object-store URI is read through the local read-through
+    folder (components/data/remote.py); a missing or unreadable object is a problem like a missing local file."""
 
-    def __init__(self, roots: list[Path] | None, max_image_pixels: int):
+    def __init__(self, roots: list[Path | str] | None, max_image_pixels: int):
         self.roots, self.max_image_pixels = roots, max_image_pixels
         self._cache: dict[tuple[str, str], Problem | None] = {}
 
+    def _check_remote(self, media: Literal["image", "video"], uri: str) -> Problem | None:
+        if self.roots is not None and not any(uri.startswith(str(r).rstrip("/") + "/") for r in self.roots):
+            allowed = ", ".join(map(str, self.roots))
+            return "outside_root", f"{media} {uri} is outside the allowed roots ({allowed})"
+        try:
+            local = local_file(uri)
+        except StorageError as e:
+            kind = "missing_file" if "not found" in str(e) else "unreadable_file"
+            return kind, f"{media} {e}"
+        problem = _check_image(local, self.max_image_pixels) if media == "image" else _check_video(local)
+        return None if problem is None else (problem[0], problem[1].replace(str(local), uri))
+
     def __call__(self, media: Literal["image", "video"], path: str) -> Problem | None:
         key = (media, path)
+        if key not in self._cache and is_uri(path):
+            self._cache[key] = self._check_remote(media, path)
         if key not in self._cache:
             resolved, problem = _check_path(Path(path), self.roots, media)
             if resolved is not None:

@@ -21,11 +21,13 @@ from components.data.collator import (
     supervised_positions,
 )
 from components.data.media_cache import MediaSettings, load_cached_image, load_cached_video, media_key
+from components.data.remote import check_data_buckets
 from components.data.row_checks import model_limit
-from components.data.rows import DatasetFileError, media_root, read_rows, to_messages
+from components.data.rows import DatasetFileError, media_root, read_rows, resolve_media, to_messages
 from components.data.validate import RowCache, apply_policy, validate_samples
 from components.data.validation_cache import ValidationCache, context_key, processor_key
 from components.models.loading import ModelRef
+from components.storage import StorageError, is_uri, object_token, read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +40,34 @@ def dataset_fingerprint(cfg: RunConfig, base: Path | None = None) -> str:
     h = hashlib.sha256()
     d = cfg.data
     for p in (d.train_path, d.eval_path):
-        if not p or not (base / p).is_file():
+        if is_uri(p):  # an object store: its bytes, and each media object's version (ETag, time, size)
+            try:
+                h.update(read_bytes(p))
+                rows = read_rows(p)
+            except (StorageError, DatasetFileError) as e:
+                h.update(f"{p}:{e}".encode())
+                continue
+        elif not p or not (base / p).is_file():
             continue
-        h.update((base / p).read_bytes())
-        try:
-            rows = read_rows(base / p)
-        except DatasetFileError:
-            continue
+        else:
+            h.update((base / p).read_bytes())
+            try:
+                rows = read_rows(base / p)
+            except DatasetFileError:
+                continue
         for key, folder in (("image", d.image_folder), ("video", d.video_folder)):
-            root = media_root(folder, base / p, base)
+            root = media_root(folder, p if is_uri(p) else base / p, base)
             for row in rows:
                 names = row.get(key) if isinstance(row, dict) else None
                 for name in [names] if isinstance(names, str) else names if isinstance(names, list) else []:
                     if not isinstance(name, str):
+                        continue
+                    if is_uri(root) or is_uri(name):
+                        uri = resolve_media(name, root)
+                        try:
+                            h.update(f"{uri}:{object_token(str(uri))}".encode())
+                        except StorageError:
+                            h.update(f"{uri}:missing".encode())
                         continue
                     try:
                         st = os.stat(root / name)
@@ -217,6 +234,8 @@ def prepare_dataset(
     tok = processor.tokenizer
     # every token the tokenizer matches as a whole (special or merely added), except the dataset's own placeholders
     specials = sorted((set(tok.all_special_tokens) | set(tok.get_added_vocab())) - {"<image>", "<video>"})
+    d = cfg.data
+    check_data_buckets(d.train_path, d.eval_path, d.image_folder, d.video_folder)  # wrong credentials: fail first
     counter = token_counter(cfg, processor, ref)
     store = ValidationCache() if cache is True else cache or None
     row_cache = RowCache(store, validation_context(cfg, ref, processor, counter, specials, base)) if store else None
@@ -226,7 +245,7 @@ def prepare_dataset(
             splits[split] = []
             continue
         samples, report = validate_samples(
-            base / path,
+            path if is_uri(path) else base / path,
             cfg.data,
             base=base,
             model_limits=fam,

@@ -12,6 +12,7 @@ from components.artifacts import Sample
 from components.config import DataConfig
 from components.data.collator import AllLabelsMasked
 from components.data.media import probe_video
+from components.data.remote import local_file
 from components.data.report import Problem
 
 TokenLength = Callable[[Sample], tuple[int, int]]  # sample -> (num_tokens, num_supervised)
@@ -91,7 +92,7 @@ def _media_pixels(sample: Sample) -> int:
 
     sizes = []
     for path in sample.images:
-        with Image.open(path) as im:
+        with Image.open(local_file(path)) as im:  # a URI: read through $LMMS_CACHE/remote
             sizes.append(im.width * im.height)
     sizes += [(lambda v: v["width"] * v["height"])(probe_video(path)) for path in sample.videos]
     return max(sizes, default=0)

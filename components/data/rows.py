@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from components.artifacts import Sample
+from components.data.remote import local_file
+from components.storage import is_uri, join, parent
 
 PLACEHOLDER = re.compile(r"<(image|video)>")
 RowErrorKind = Literal[
@@ -41,9 +43,9 @@ class DatasetFileError(ValueError):
 
 
 def read_rows(path: str | Path) -> list[Any]:
-    """Read a JSON list or a JSONL file; parse errors carry line and column."""
-    path = Path(path)
-    raw = path.read_bytes()
+    """Read a JSON list or a JSONL file (a local path or an object-store URI); parse errors carry line and column."""
+    raw = local_file(path).read_bytes()
+    path = Path(path) if not is_uri(path) else _UriName(str(path))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -69,6 +71,14 @@ def read_rows(path: str | Path) -> list[Any]:
     return data
 
 
+class _UriName(str):
+    """A URI standing where error messages and the JSONL check use a Path (`suffix`)."""
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.rsplit("/", 1)[-1]).suffix
+
+
 def _as_list(value: Any, key: str) -> list[str]:
     if value is None:
         return []
@@ -79,11 +89,14 @@ def _as_list(value: Any, key: str) -> list[str]:
     raise ValueError(f"'{key}' must be a string or a list of strings, got {type(value).__name__}")
 
 
-def media_root(folder: str | Path | None, data_path: str | Path, base: Path | None = None) -> Path:
+def media_root(folder: str | Path | None, data_path: str | Path, base: Path | None = None) -> Path | str:
     """The absolute folder that a data file's relative media paths resolve against: `folder` (itself relative to
     `base`, else the working directory) when one is given for this data, else the data file's own folder. Never a
-    folder of other data: a user's file is checked against the user's media."""
+    folder of other data: a user's file is checked against the user's media. A URI folder (or a URI data file's
+    folder) is returned as a URI string."""
     base = Path.cwd() if base is None else base.absolute()
+    if is_uri(folder) or (folder is None and is_uri(data_path)):
+        return str(folder).rstrip("/") if folder is not None else parent(str(data_path))
     if folder is not None:
         root = Path(folder)
         return root if root.is_absolute() else base / root
@@ -91,7 +104,9 @@ def media_root(folder: str | Path | None, data_path: str | Path, base: Path | No
     return (data if data.is_absolute() else base / data).parent
 
 
-def resolve_media(path: str, folder: str | Path | None, base: Path | None = None) -> Path:
+def resolve_media(path: str, folder: str | Path | None, base: Path | None = None) -> Path | str:
+    if is_uri(path) or (is_uri(folder) and not Path(path).is_absolute()):
+        return join(str(folder), path) if folder is not None else path
     p = Path(path)
     if p.is_absolute():
         return p

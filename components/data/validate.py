@@ -36,6 +36,7 @@ from components.data.row_checks import (
 )
 from components.data.rows import RowError, media_root, parse_row, read_rows
 from components.data.validation_cache import ValidationCache, row_key
+from components.storage import is_uri
 
 
 def _content(row: dict) -> str:
@@ -189,7 +190,9 @@ def validate_samples(
     image_root = media_root(data_cfg.image_folder, path, base)
     video_root = media_root(data_cfg.video_folder, path, base)
 
-    def resolve_root(r: str) -> Path:
+    def resolve_root(r: str) -> Path | str:
+        if is_uri(r):
+            return r
         root = Path(r)
         return (base / root if base is not None and not root.is_absolute() else root).resolve()
 

@@ -3,7 +3,8 @@
 A row's result (its issues, whether special tokens were escaped, what it was shrunk to, whether its media passed) is
 keyed by the row's content, the digests of the media files it names, the processor and the validation settings: a
 file revalidated unchanged, or with a few new rows, checks only what changed. Media digests (sha256 of the file's
-bytes) are cached by (path, size, mtime_ns), so an unchanged file is not read again.
+bytes) are cached by (path, size, mtime_ns), so an unchanged file is not read again; an object-store URI's by (URI,
+its version token: ETag, modification time, size), so an unchanged object is not downloaded again.
 
 It is an optimisation only: a missing, unreadable or corrupt cache database is recreated (or, where it cannot be,
 left out), and validation recomputes; the report is the same either way.
@@ -22,6 +23,7 @@ from typing import Any
 
 from components.config import cache_root
 from components.data.media import file_digest
+from components.storage import StorageError, is_uri, object_token
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, result TEXT)",
 )
 # The modules whose code decides a row's outcome: a change to any of them is a new cache context.
-_CODE = ("rows", "media", "media_checks", "row_checks", "collator", "batching", "prepare", "validate")
+_CODE = ("rows", "remote", "media", "media_checks", "row_checks", "collator", "batching", "prepare", "validate")
 
 
 def default_path() -> Path:
@@ -78,7 +80,7 @@ class ValidationCache:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else default_path()
         self.hits = self.misses = 0
-        self._digests: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> digest
+        self._digests: dict[tuple[str, int, int | str], str] = {}  # (path, size, mtime_ns or token) -> digest
         self._db: sqlite3.Connection | None = None
         try:
             self._db = self._open()
@@ -120,19 +122,20 @@ class ValidationCache:
             self._db = None
 
     def digests(self, paths: Iterable[str]) -> dict[str, str]:
-        """sha256 of each file's bytes (MISSING where it cannot be read), read only when (size, mtime_ns) changed."""
+        """sha256 of each file's bytes (MISSING where it cannot be read), read only when (size, mtime_ns) changed (an
+        object-store URI: when its version token changed)."""
         out, todo = {}, []
         for p in dict.fromkeys(paths):
             try:
-                st = os.stat(p)
-            except OSError:
+                size, mtime = _version(p)
+            except (OSError, StorageError):
                 out[p] = MISSING
                 continue
-            known = self._digests.get((p, st.st_size, st.st_mtime_ns))
+            known = self._digests.get((p, size, mtime))
             if known is not None:
                 out[p] = known
             else:
-                todo.append((p, st.st_size, st.st_mtime_ns))
+                todo.append((p, size, mtime))
         stored = self._lookup("digests", "path", [p for p, _, _ in todo], "size, mtime_ns, digest")
         new = []
         for p, size, mtime in todo:
@@ -142,7 +145,7 @@ class ValidationCache:
             else:
                 try:
                     digest = file_digest(p)
-                except OSError:
+                except (OSError, StorageError):
                     digest = MISSING
                 else:
                     new.append((p, size, mtime, digest))
@@ -183,6 +186,15 @@ class ValidationCache:
         self._safely(
             "write", lambda db: (db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?)", data), db.commit()), None
         )
+
+
+def _version(path: str) -> tuple[int, int | str]:
+    """What changes when a file's bytes do: (size, mtime_ns) of a local file; (-1, version token) of an object-store
+    URI (stored in the same columns). Raises OSError / StorageError when it cannot be read."""
+    if is_uri(path):
+        return -1, object_token(path)
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
 
 
 def row_key(content: str, media: Sequence[tuple[str, str]], context: str) -> str:

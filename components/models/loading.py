@@ -95,6 +95,10 @@ class ModelRef:
         if not cfg.exists():
             return None
         base = meta.base_model if meta and meta.base_model else json.loads(cfg.read_text())["base_model_name_or_path"]
+        if Path(base).is_absolute() and not Path(base).exists() and Path(base).parent.name == "tiny":
+            # a tiny base built on another machine or pod (its $LMMS_CACHE): the seeded build is the same here
+            rebuilt = build_tiny(self.family)
+            base = str(rebuilt) if rebuilt.name == Path(base).name else base
         return ModelRef(base, self.family, self.revision, self.trust_remote_code, self.attn_implementation)
 
     def _kwargs(self) -> dict:

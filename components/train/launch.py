@@ -29,6 +29,7 @@ from components.artifacts import MediaCache, PreparedDataset, read_dataset, writ
 from components.config import DistributedConfig, RunConfig
 from components.data.prepare import cached_loaders, cached_rows
 from components.models.loading import ModelRef
+from components.train.mirror import CheckpointMirror, pull_latest
 from components.train.recipe import RowsDataset, TrainResult, model_ref, train
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,15 @@ def _write_job_dataset(dataset: PreparedDataset, folder: Path) -> Path:
 
 
 def write_job(
-    cfg: RunConfig, model: ModelRef | str | Path, dataset: PreparedDataset, media: MediaCache, output_dir: Path
+    cfg: RunConfig,
+    model: ModelRef | str | Path,
+    dataset: PreparedDataset,
+    media: MediaCache,
+    output_dir: Path,
+    mirror: str | None = None,
 ) -> Path:
-    """The job file a worker runs (`python -m components.train.launch JOB`)."""
+    """The job file a worker runs (`python -m components.train.launch JOB`); `mirror`: the URI rank 0 mirrors
+    complete checkpoints to (components/train/mirror.py; credentials from the workers' environment)."""
     model = model_ref(cfg, model)
     output_dir.mkdir(parents=True, exist_ok=True)
     spec = {
@@ -99,6 +106,7 @@ def write_job(
         "dataset": _write_job_dataset(dataset, output_dir / JOB_DATASET).name,  # beside the job file
         "media": dataclasses.asdict(media),
         "output_dir": str(output_dir.resolve()),
+        "mirror": mirror,
     }
     (output_dir / JOB).write_text(json.dumps(spec))
     (output_dir / RESULT).unlink(missing_ok=True)
@@ -106,15 +114,21 @@ def write_job(
 
 
 def launch_training(
-    cfg: RunConfig, model: ModelRef | str | Path, dataset: PreparedDataset, media: MediaCache, output_dir: str | Path
+    cfg: RunConfig,
+    model: ModelRef | str | Path,
+    dataset: PreparedDataset,
+    media: MediaCache,
+    output_dir: str | Path,
+    mirror: CheckpointMirror | None = None,
 ) -> TrainResult:
     """Train as configured by `cfg.train.distributed`; returns rank 0's result. `model`: the run's resolved model, or
-    a checkpoint path (resolved under the run's model settings)."""
+    a checkpoint path (resolved under the run's model settings). `mirror`: complete checkpoints are also uploaded
+    there (by rank 0; several processes rebuild it from its URI with their environment's credentials)."""
     model = model_ref(cfg, model)
     output_dir = Path(output_dir)
     if world_size(cfg.train.distributed) == 1:
-        return train(cfg, model, *_datasets(dataset, media), output_dir)
-    launch(cfg.train.distributed, write_job(cfg, model, dataset, media, output_dir))
+        return train(cfg, model, *_datasets(dataset, media), output_dir, callbacks=[mirror] if mirror else ())
+    launch(cfg.train.distributed, write_job(cfg, model, dataset, media, output_dir, mirror.root if mirror else None))
     r = json.loads((output_dir / RESULT).read_text())
     return TrainResult(Path(r["checkpoint"]), r["is_adapter"], r["base_model"], r["log_history"], r["metrics"])
 
@@ -126,7 +140,8 @@ def run_job(job: str | Path) -> TrainResult:
     dataset = read_dataset(Path(job).parent / spec["dataset"])
     media = MediaCache(**spec["media"])
     output_dir = Path(spec["output_dir"])
-    result = train(cfg, ModelRef(**spec["model"]), *_datasets(dataset, media), output_dir)
+    callbacks = [CheckpointMirror(spec["mirror"])] if spec.get("mirror") else []
+    result = train(cfg, ModelRef(**spec["model"]), *_datasets(dataset, media), output_dir, callbacks=callbacks)
     if int(os.environ.get("RANK", "0")) == 0:
         payload = {**dataclasses.asdict(result), "checkpoint": str(result.checkpoint)}
         tmp = output_dir / f".{RESULT}.tmp"
@@ -137,7 +152,11 @@ def run_job(job: str | Path) -> TrainResult:
 
 def main(job: str) -> None:
     """Inside a launch (torchrun sets $LOCAL_RANK) or for one process: train. Otherwise: launch this node."""
-    d = RunConfig.model_validate(json.loads(Path(job).read_text())["config"]).train.distributed
+    spec = json.loads(Path(job).read_text())
+    cfg = RunConfig.model_validate(spec["config"])
+    d = cfg.train.distributed
+    if "LOCAL_RANK" not in os.environ and spec.get("mirror") and cfg.train.resume:
+        pull_latest(spec["mirror"], Path(spec["output_dir"]))  # a fresh pod: the newest complete mirrored checkpoint
     if "LOCAL_RANK" in os.environ or world_size(d) == 1:
         run_job(job)
     else:
