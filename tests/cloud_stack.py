@@ -129,11 +129,37 @@ class CloudStack:
                     proc.wait()
 
 
-def _zenml(env: dict[str, str], *args: str) -> str:
-    rc, out = zenml_run(env, *args)
-    if rc != 0:
-        raise RuntimeError(f"zenml {args[:3]} failed:\n{out[-3000:]}")
-    return out
+# The stack's registration, as the `zenml secret create`, `zenml flavor register`, `zenml <component> register` and
+# `zenml stack register --set` commands would do it, in one process through ZenML's Client (each CLI call costs a
+# ZenML start-up, several seconds on a loaded machine). The credentials come from the environment, not the command.
+_REGISTER = """
+import json, os, sys
+from zenml.client import Client
+from zenml.enums import StackComponentType as T
+bucket, region, endpoint, tracking, pods, account = sys.argv[1:7]
+c = Client()
+c.create_secret("lmms_s3", values={"aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
+                                   "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"]})
+c.create_stack_component("s3_store", "s3", T.ARTIFACT_STORE, {"path": f"s3://{bucket}/zenml",
+    "authentication_secret": "lmms_s3", "client_kwargs": {"endpoint_url": endpoint, "region_name": region}})
+c.create_flavor("tests.isolated_orchestrator.PodOrchestratorFlavor", T.ORCHESTRATOR)
+c.create_stack_component("pods", "lmms_pods", T.ORCHESTRATOR, {"root": pods,
+    "service_account_env": json.loads(account)})
+c.create_stack_component("mlflow_server", "mlflow", T.EXPERIMENT_TRACKER, {"tracking_uri": tracking,
+    "tracking_username": "lmms", "tracking_password": "lmms"})
+c.create_stack_component("mlflow_server_registry", "mlflow", T.MODEL_REGISTRY, {})
+c.create_stack("cloud", components={T.ORCHESTRATOR: "pods", T.ARTIFACT_STORE: "s3_store",
+    T.EXPERIMENT_TRACKER: "mlflow_server", T.MODEL_REGISTRY: "mlflow_server_registry"})
+c.activate_stack("cloud")
+"""
+
+
+def _register(env: dict[str, str], endpoint: str, tracking: str, pods: Path) -> None:
+    account = json.dumps(sorted(s3_env(endpoint)))
+    cmd = [sys.executable, "-c", _REGISTER, ARTIFACT_BUCKET, REGION, endpoint, tracking, str(pods), account]
+    proc = subprocess.run(cmd, cwd=project_dir(env), env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"registering the cloud stack failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
 
 
 def start_cloud_stack(tmp: Path) -> CloudStack:
@@ -188,20 +214,7 @@ def start_cloud_stack(tmp: Path) -> CloudStack:
         env = {**zenml_env(tmp / "zenml"), **s3_env(endpoint)}
         env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
         pods = tmp / "pods"
-        _zenml(env, "secret", "create", "lmms_s3", f"--aws_access_key_id={ACCESS_KEY}",
-               f"--aws_secret_access_key={SECRET_KEY}")  # fmt: skip
-        client_kwargs = json.dumps({"endpoint_url": endpoint, "region_name": REGION})
-        _zenml(env, "artifact-store", "register", "s3_store", "--flavor=s3", f"--path=s3://{ARTIFACT_BUCKET}/zenml",
-               "--authentication_secret=lmms_s3", f"--client_kwargs={client_kwargs}")  # fmt: skip
-        _zenml(env, "orchestrator", "flavor", "register", "tests.isolated_orchestrator.PodOrchestratorFlavor")
-        account = json.dumps(sorted(s3_env(endpoint)))
-        _zenml(env, "orchestrator", "register", "pods", "--flavor=lmms_pods", f"--root={pods}",
-               f"--service_account_env={account}")  # fmt: skip
-        _zenml(env, "experiment-tracker", "register", "mlflow_server", "--flavor=mlflow", f"--tracking_uri={tracking}",
-               "--tracking_username=lmms", "--tracking_password=lmms")  # fmt: skip
-        _zenml(env, "model-registry", "register", "mlflow_server_registry", "--flavor=mlflow")
-        _zenml(env, "stack", "register", "cloud", "-o", "pods", "-a", "s3_store", "-e", "mlflow_server",
-               "-r", "mlflow_server_registry", "--set")  # fmt: skip
+        _register(env, endpoint, tracking, pods)
     except BaseException:
         for p in procs:
             p.kill()
