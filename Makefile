@@ -1,5 +1,7 @@
 # make demo : run the whole finetune pipeline on the embedded default (tiny model, example data, CPU)
-# make test : ruff + pytest
+# make test : ruff + pytest without the tests marked slow (CI runs this via .ci/run; the end-to-end pipeline, the
+#             browser tests and the cloud-stack tests are not marked slow and run), 2 worker processes, a file each
+# make test-all : every test, slow ones included (DDP / ZeRO, learning, resume, serving, ... ~1 h on 2 cores)
 # make run CONFIG=configs/x.yaml : the finetune pipeline on another config
 # make ui   : the web UI (`lmms ui`) on http://127.0.0.1:7860 (docs/ui.md)
 # VENV=path reuses an existing environment (created if missing); this clone is installed into it whenever it is not
@@ -7,12 +9,13 @@
 # Commands by hand: `source .venv/bin/activate` (or $(VENV)/bin/activate) puts lmms, zenml and mlflow on PATH.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PYTEST_PAR ?= -n 2 --dist loadfile
 STAMP := $(VENV)/.lmms-installed
 export ZENML_ANALYTICS_OPT_IN ?= false
 export AUTO_OPEN_DASHBOARD ?= false
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo run ui test lint data clean
+.PHONY: install demo run ui test test-all lint data clean
 
 # The stamp holds the path of the clone installed into $(VENV): a stamp of another clone (or an older stamp without
 # a path) makes it stale, and this clone is installed again.
@@ -54,7 +57,10 @@ lint: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/python -m pytest -q --durations=10
+	$(VENV)/bin/python -m pytest -q -m "not slow" $(PYTEST_PAR) --durations=15
+
+test-all: install
+	$(VENV)/bin/python -m pytest -q $(PYTEST_PAR) --durations=25
 
 clean:
 	rm -rf outputs mlruns mlflow.db .pytest_cache

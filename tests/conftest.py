@@ -87,6 +87,16 @@ def pytest_unconfigure(config):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+# The longest modules first: `make test` hands whole files to 2 worker processes (pytest-xdist, --dist loadfile) in
+# collection order, and a long file started last would run alone at the end while the other worker idles.
+LONGEST_FIRST = ("test_ui_browser.py", "test_cloud_stack.py", "test_pipeline.py", "test_families.py", "test_labels.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a file is kept
+
+
 @pytest.fixture(scope="session", autouse=True)
 def checkout_untouched(request):
     """Fails the session (an error after its last test) when the tests changed the checkout's .zen/ (a byte of

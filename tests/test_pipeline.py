@@ -42,7 +42,6 @@ def first_run(tmp_path_factory):
     return env, config, c, _run(env, config)
 
 
-@pytest.mark.slow
 def test_demo_pipeline_end_to_end(first_run):
     env, config, c, first = first_run
     for step in [*STEPS, "promote_model"]:
@@ -100,7 +99,6 @@ def _finetune_cache(env, config: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow
 def test_library_edit_invalidates_the_finetune_cache(first_run, tmp_path):
     """ZenML's real cache logic on the real `finetune` step run of `first_run`: unchanged, a new run would reuse it;
     after an edit deep in components/ (a family's module prefixes) it would not. Checked on a second copy of the

@@ -19,8 +19,6 @@ from components.config import load_config
 from components.ui import form
 from tests.zenml_cli import ROOT
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def client(ui_server):

@@ -4,7 +4,9 @@ and benchmarks/scale.py (issue 14)."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -126,6 +128,27 @@ def test_parallel_checks_give_the_in_process_report(corpus, tmp_path):
     many = corpus.path.with_name("many.json")
     many.write_text(json.dumps(rows * (200 // len(rows) + 1)))
     assert _validate(many, corpus.data_cfg, workers=2) == _validate(many, corpus.data_cfg)
+
+
+def _default_sigterm(_) -> bool:
+    return signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_forked_workers_end_on_sigterm_whatever_the_parent_handles():
+    """A full test session hung 12 min in `Pool.__exit__`: `terminate` holds the task queue's lock and ends the
+    workers with SIGTERM, but a worker waiting for that lock ran the SIGTERM handler copied from the parent (Gradio's
+    server installs one) and waited on. The workers of validation and of preprocessing reset SIGTERM to its default."""
+    from components.data import media_cache
+    from components.data import validate as validate_module
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        with multiprocessing.get_context("fork").Pool(2, initializer=validate_module._worker_init) as pool:
+            assert pool.map(_default_sigterm, range(4)) == [True] * 4
+        with media_cache._pool(2) as executor:
+            assert list(executor.map(_default_sigterm, range(4))) == [True] * 4
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _stall(indices):  # a worker that never answers

@@ -25,6 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from components.data import media
+from components.data.forking import reset_signals
 
 FORMAT_VERSION = 1  # bump when decoding changes, to invalidate old caches
 POOL_MIN_JOBS = 16  # fewer distinct files are done in this process: starting worker processes costs more
@@ -204,7 +205,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     A fork server or spawned workers would run the main module again in every worker (measured: ~1 s a call from a
     script, several seconds under the zenml CLI), which costs more than the decoding of a small dataset. The workers
     only decode and write files; they print nothing and touch no state of the parent's threads."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=reset_signals)
 
 
 def run_jobs(

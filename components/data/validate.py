@@ -24,6 +24,7 @@ import torch
 from components.artifacts import Sample
 from components.config import DataConfig
 from components.data.expectations import MODALITIES, run_expectations, summarise_row
+from components.data.forking import reset_signals
 from components.data.media_checks import MediaChecker, pillow_pixel_limit
 from components.data.report import DatasetInvalid, Issue, ValidationReport
 from components.data.row_checks import (
@@ -114,6 +115,7 @@ ROW_MARK = "\x00row\x00"  # stands for "row <index>: " at the start of a cached 
 
 
 def _worker_init() -> None:
+    reset_signals()
     torch.set_num_threads(1)  # one intra-op thread per worker process: the workers are the parallelism
 
 

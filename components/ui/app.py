@@ -528,11 +528,20 @@ def build(app: App, dashboard_url: str, mlflow_url: str) -> gr.Blocks:
             artifacts = gr.Markdown(elem_id="run-artifacts")
 
             def _refresh(current):
+                """The newest run is picked only when nothing valid is: a pick the user made stays, even when this
+                answer arrives after it (a refresh still in flight carries the value of when it was clicked, and
+                setting it would silently point Stop at the previously picked job)."""
                 rows, names, err = app.runs_table()
-                sel = current if current in names else (names[0] if names else None)
-                return rows, gr.update(choices=names, value=sel), err
+                job = app._job_for(current) if current and current.startswith("job:") else None
+                if job and job.run_names and job.run_names[-1] in names:  # the job's ZenML run is listed now
+                    return rows, gr.update(choices=names, value=job.run_names[-1]), err
+                if current and (current in names or job is not None):
+                    return rows, gr.update(choices=names), err
+                return rows, gr.update(choices=names, value=names[0] if names else None), err
 
-            refresh.click(_refresh, [pick], [table, pick, note], api_name="list_runs")
+            refresh.click(_refresh, [pick], [table, pick, note], api_name="list_runs").then(
+                app.run_detail, [pick], [status, steps, log, curve, artifacts], api_visibility="private"
+            )  # Refresh refreshes the picked run's detail too (its status may have changed with the same pick)
             pick.change(app.run_detail, [pick], [status, steps, log, curve, artifacts], api_name="run_detail")
             stop_btn.click(app.stop, [pick], [note], api_name="stop_job").then(
                 app.run_detail, [pick], [status, steps, log, curve, artifacts], api_visibility="private"
