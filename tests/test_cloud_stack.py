@@ -32,8 +32,6 @@ from PIL import Image
 from tests.cloud_stack import ARTIFACT_BUCKET, DATA_BUCKET, CloudStack, s3_env, start_cloud_stack
 from tests.zenml_cli import ROOT
 
-pytestmark = pytest.mark.slow
-
 STEPS = ["validate_dataset", "preprocess_media", "finetune", "merge_lora", "smoke_test", "register_model"]
 TRAIN_ROWS, EVAL_ROWS = 8, 4  # every modality of the example data (image, several images, video, text)
 PREFIX = "demo"
