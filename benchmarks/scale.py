@@ -188,7 +188,7 @@ def phase(name: str, workdir: Path) -> dict:
         out |= {"rows": len(samples), "files": len(res.mapping)}
     workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return out | {
-        "seconds": round(seconds, 2),
+        "seconds": round(seconds, 4),  # a warm phase of a few files takes milliseconds
         "rows_per_s": round(out["rows"] / seconds, 1),
         "rss_after_imports_mb": round(rss_start / 2**20),
         "peak_rss_mb": round(_status("VmHWM") / 2**20),
