@@ -9,7 +9,7 @@
 # Commands by hand: `source .venv/bin/activate` (or $(VENV)/bin/activate) puts lmms, zenml and mlflow on PATH.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PYTEST_PAR ?= -n 2 --dist loadfile
+PYTEST_PAR ?= -n 2 --dist loadfile --no-loadscope-reorder
 STAMP := $(VENV)/.lmms-installed
 export ZENML_ANALYTICS_OPT_IN ?= false
 export AUTO_OPEN_DASHBOARD ?= false

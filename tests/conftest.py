@@ -88,7 +88,8 @@ def pytest_unconfigure(config):
 
 
 # The longest modules first: `make test` hands whole files to 2 worker processes (pytest-xdist, --dist loadfile) in
-# collection order, and a long file started last would run alone at the end while the other worker idles.
+# collection order (with --no-loadscope-reorder; by default xdist starts the files with the most tests first), and a
+# long file started last would run alone at the end while the other worker idles.
 LONGEST_FIRST = ("test_ui_browser.py", "test_cloud_stack.py", "test_pipeline.py", "test_families.py", "test_labels.py")
 
 

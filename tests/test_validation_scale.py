@@ -143,8 +143,13 @@ def test_forked_workers_end_on_sigterm_whatever_the_parent_handles():
 
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        with multiprocessing.get_context("fork").Pool(2, initializer=validate_module._worker_init) as pool:
+        pool = multiprocessing.get_context("fork").Pool(2, initializer=validate_module._worker_init)
+        try:
             assert pool.map(_default_sigterm, range(4)) == [True] * 4
+            pool.close()  # as validation ends its pool (not `terminate`: see components/data/validate.py)
+            pool.join()
+        finally:
+            pool.terminate()
         with media_cache._pool(2) as executor:
             assert list(executor.map(_default_sigterm, range(4))) == [True] * 4
     finally:

@@ -133,17 +133,26 @@ def _run_all(checks: _Checks, todo: list[int], workers: int) -> dict[int, dict[s
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
     _WORKER = checks
     done: dict[int, dict[str, Any]] = {}
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
+    ended = False
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
-            parts = pool.imap(_run_chunk, chunks)
-            for _ in chunks:
-                done |= dict(parts.next(timeout=STALL_S))
+        parts = pool.imap(_run_chunk, chunks)
+        for _ in chunks:
+            done |= dict(parts.next(timeout=STALL_S))
+        # Every chunk answered: the workers get their end-of-work sentinel and exit on their own. Not `terminate`,
+        # which signals them: a worker still starting (its task taken by the other one) may not have reset the
+        # SIGTERM handler copied from the parent yet, ignore the signal and wait forever on the queue terminate holds.
+        pool.close()
+        pool.join()
+        ended = True
     except multiprocessing.TimeoutError:
         # A forked worker can deadlock on a lock another thread of this process held at fork time (a long-lived
         # process with many threads, e.g. a test session or a notebook): the rows not done yet are checked here.
         log.warning("validation workers gave no result for %d s: checking the other %d rows in this process",
                     STALL_S, len(todo) - len(done))  # fmt: skip
     finally:
+        if not ended:
+            pool.terminate()  # stalled or failed: the workers started long ago, SIGTERM (reset to default) ends them
         _WORKER = None
     return done | {i: checks.run(checks.samples[i]) for i in todo if i not in done}
 
