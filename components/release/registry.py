@@ -40,6 +40,7 @@ PYFUNC_REQUIREMENTS = (
     "pydantic_core",  # components/config.py imports it directly
     "PyYAML",
     "jinja2",
+    "fsspec",  # components/storage.py (object-store paths in media loading) imports it directly
 )
 # What the registered model takes and returns: one row per request (a prompt, optional image / video paths), one
 # generated answer per row; `max_new_tokens` and `num_frames` as inference parameters.
