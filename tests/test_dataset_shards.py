@@ -17,12 +17,14 @@ from PIL import Image
 
 from components.artifacts import (
     MANIFEST,
+    LineRows,
     MediaCache,
     MediaDigests,
     PreparedDataset,
     Sample,
     ShardedRows,
     read_dataset,
+    sample_line,
     write_dataset,
 )
 from components.data import media
@@ -111,6 +113,22 @@ def test_content_hash_is_independent_of_shard_size_and_follows_the_data(tmp_path
     moved = replace(ds, train=ds.train[:-1], eval=[ds.train[-1], *ds.eval])  # a row changes split
     other = {edited.content_hash(), new_media.content_hash(), moved.content_hash(), ds.content_hash()}
     assert len(other) == 4
+
+
+def test_rows_kept_as_lines_are_the_same_dataset(tmp_path):
+    """A split held as its lines (LineRows, what validation's whole-file cache entry gives) reads back every sample
+    as it was and writes the same shards and content hash as the samples themselves."""
+    ds = dataset()
+    as_lines = replace(ds, train=LineRows([sample_line(s) for s in ds.train]), eval=LineRows(map(sample_line, ds.eval)))
+    assert (
+        list(as_lines.train) == ds.train and as_lines.train[3:7] == ds.train[3:7] and as_lines.eval[-1] == ds.eval[-1]
+    )
+    assert isinstance(as_lines.train[0].turns[0], tuple) and as_lines.train == ds.train
+    assert as_lines.content_hash() == ds.content_hash()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert write_dataset(as_lines, tmp_path / "a", shard_rows=5) == write_dataset(ds, tmp_path / "b", shard_rows=5)
+    assert (tmp_path / "a" / "train-00001.jsonl").read_bytes() == (tmp_path / "b" / "train-00001.jsonl").read_bytes()
 
 
 def relocated(ds: PreparedDataset, root: str) -> PreparedDataset:

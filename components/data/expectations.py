@@ -28,6 +28,7 @@ import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
 from great_expectations.core import ExpectationSuiteValidationResult
+from great_expectations.core.expectation_validation_result import expectationSuiteValidationResultSchema
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.render.renderer import ValidationResultsPageRenderer
 from great_expectations.render.view import DefaultJinjaPageView
@@ -87,6 +88,17 @@ class ExpectationOutcome:
     def data_docs(self) -> list[tuple[str, str]]:
         """(suite name, GX Data Docs HTML page) of each suite's validation result, rendered by GX itself."""
         return [(v.suite_name, data_docs_page(v)) for v in self.validations]
+
+
+def stored_validations(validations: list[ExpectationSuiteValidationResult]) -> list[dict[str, Any]]:
+    """The suites' validation results as JSON (GX's own serialisation), to be rendered later by `stored_data_docs`."""
+    return [v.to_json_dict() for v in validations]
+
+
+def stored_data_docs(stored: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """ExpectationOutcome.data_docs of validation results kept as JSON (loaded back through GX's own schema)."""
+    validations = [expectationSuiteValidationResultSchema.load(v) for v in stored]
+    return [(v.suite_name, data_docs_page(v)) for v in validations]
 
 
 def data_docs_page(validation: ExpectationSuiteValidationResult) -> str:

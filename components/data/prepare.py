@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from components.artifacts import MediaCache, PreparedDataset, Sample
+from components.artifacts import LineRows, MediaCache, PreparedDataset, Sample
 from components.config import RunConfig
 from components.data import media
 from components.data.batching import IGNORE_INDEX
@@ -260,12 +260,19 @@ def prepare_dataset(
         splits[split] = kept
         reports.append((split, report))
         quarantine += [{**q, "split": split} for q in dropped]
-    paths = [p for s in splits["train"] + splits["eval"] for p in s.images + s.videos]
+    paths = [p for split in splits.values() for p in media_paths(split)]
     digests = store.digests(paths) if store else {p: media.file_digest(p) for p in paths}
     summary = {split: r.to_dict() for split, r in reports}
     if stats is not None:
         stats["counted"] = dict(counter.counted)  # in this process (forked workers count their own)
     return PreparedDataset(splits["train"], splits["eval"], digests, summary, quarantine), reports
+
+
+def media_paths(samples: Sequence[Sample]) -> Iterator[str]:
+    """The media paths the samples name (a LineRows knows them without decoding its rows)."""
+    if isinstance(samples, LineRows):
+        return iter(samples.media)
+    return (p for s in samples for p in s.images + s.videos)
 
 
 class CachedRows(Sequence[Sample]):

@@ -12,6 +12,7 @@ most n frames from this row's videos (instead of `data.num_frames`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -44,6 +45,11 @@ class DatasetFileError(ValueError):
 
 def read_rows(path: str | Path) -> list[Any]:
     """Read a JSON list or a JSONL file (a local path or an object-store URI); parse errors carry line and column."""
+    return read_rows_text(path)[0]
+
+
+def read_rows_text(path: str | Path) -> tuple[list[Any], list[str | None]]:
+    """read_rows, with each row's own text: its line in a JSONL file (None in a JSON list)."""
     raw = local_file(path).read_bytes()
     path = Path(path) if not is_uri(path) else _UriName(str(path))
     try:
@@ -52,7 +58,7 @@ def read_rows(path: str | Path) -> list[Any]:
         raise DatasetFileError(f"{path}: not UTF-8 (byte {e.start}: {e.reason})") from None
     text = text.removeprefix("\ufeff")
     if path.suffix == ".jsonl":
-        rows = []
+        rows, texts = [], []
         # split on "\n" only: str.splitlines() also breaks on U+2028 etc., which are valid inside JSON strings
         for lineno, line in enumerate(text.split("\n"), 1):
             if not line.strip():
@@ -61,14 +67,15 @@ def read_rows(path: str | Path) -> list[Any]:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
                 raise DatasetFileError(f"{path}: line {lineno} column {e.colno}: {e.msg}") from None
-        return rows
+            texts.append(line)
+        return rows, texts
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DatasetFileError(f"{path}: line {e.lineno} column {e.colno}: {e.msg}") from None
     if not isinstance(data, list):
         raise DatasetFileError(f"{path}: top level must be a list of rows, got {type(data).__name__}")
-    return data
+    return data, [None] * len(data)
 
 
 class _UriName(str):
@@ -116,6 +123,12 @@ def resolve_media(path: str, folder: str | Path | None, base: Path | None = None
             root = base / root
         return root / p
     return (base / p) if base is not None else p
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _resolved(path: str, folder: str | Path | None, base: Path | None) -> str:
+    """resolve_media as a string, memoised: a dataset names the same media files in many rows."""
+    return str(resolve_media(path, folder, base))
 
 
 def parse_row(
@@ -207,8 +220,8 @@ def parse_row(
         id=row_id,
         system_prompt=system,
         turns=turns,
-        images=[str(resolve_media(p, image_folder, base)) for p in images],
-        videos=[str(resolve_media(p, video_folder, base)) for p in videos],
+        images=[_resolved(p, image_folder, base) for p in images],
+        videos=[_resolved(p, video_folder, base) for p in videos],
         raw=row,
         max_frames=max_frames,
     )

@@ -15,16 +15,23 @@ import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from components.artifacts import Sample
+from components.artifacts import LineRows, Sample, sample_line
 from components.config import DataConfig
-from components.data.expectations import MODALITIES, run_expectations, summarise_row
+from components.data.expectations import (
+    MODALITIES,
+    run_expectations,
+    stored_data_docs,
+    stored_validations,
+    summarise_row,
+)
 from components.data.forking import reset_signals
+from components.data.media import file_digest
 from components.data.media_checks import MediaChecker, pillow_pixel_limit
 from components.data.report import DatasetInvalid, Issue, ValidationReport
 from components.data.row_checks import (
@@ -35,9 +42,9 @@ from components.data.row_checks import (
     shrink_to_fit,
     special_token_problem,
 )
-from components.data.rows import RowError, media_root, parse_row, read_rows
-from components.data.validation_cache import ValidationCache, row_key
-from components.storage import is_uri
+from components.data.rows import RowError, media_root, parse_row, read_rows_text
+from components.data.validation_cache import ValidationCache, media_versions
+from components.storage import StorageError, is_uri
 
 
 def _content(row: dict) -> str:
@@ -183,8 +190,9 @@ def validate_samples(
     workers: int = 0,
     cache: RowCache | None = None,
     stats: dict[str, Any] | None = None,
-) -> tuple[list[Sample], ValidationReport]:
-    """Check every row of a dataset file; returns the parsed samples (valid or not) and the report.
+) -> tuple[Sequence[Sample], ValidationReport]:
+    """Check every row of a dataset file; returns the parsed samples (valid or not; a LineRows when the file was
+    answered whole from the cache) and the report.
 
     A file that cannot be read at all raises data.DatasetFileError. `model_limits` is a models.Family or a dict with
     `name`, `images`, `multi_image`, `video`. `special_tokens` are rejected in any text, or escaped (see
@@ -192,14 +200,26 @@ def validate_samples(
     `token_length(sample) -> (num_tokens, num_supervised)` runs only on rows that passed every other check; a ValueError
     from it is recorded as that row's issue. With `data_cfg.on_overlength == "shrink"`, a row above `max_length` gets
     fewer frames / pixels (Sample.max_frames / max_pixels) until it fits, and is listed in `report.shrunk`.
-    With `workers` >= 2 the per-row checks run in that many forked processes; with a `cache`, rows whose content,
-    media bytes and context were checked before take their stored outcome (the report is the same). `stats`, when
-    given, receives the counts: rows, parsed, cached (taken from the cache), checked (computed here), and gx_s (the
-    seconds of the Great Expectations suite).
+    With `workers` >= 2 the per-row checks run in that many forked processes. With a `cache` (the report is the same
+    either way): a file whose bytes, media versions and context were validated before is answered whole from its
+    stored outcome, no row parsed; otherwise each row whose text, media bytes and context were validated before takes
+    its stored record (sample, outcome, GX summary line) and only the other rows are parsed and checked. `stats`, when
+    given, receives the counts: rows, parsed (rows that are samples), cached (rows taken from the cache), checked
+    (rows checked here), whole_file (answered whole), and gx_s (the seconds of the Great Expectations suites).
     """
-    rows = read_rows(path)
     image_root = media_root(data_cfg.image_folder, path, base)
     video_root = media_root(data_cfg.video_folder, path, base)
+    slot = file_key = None
+    if cache is not None:  # the whole file unchanged (bytes, context, media): its stored outcome, no row parsed
+        slot, file_key = _file_keys(path, image_root, video_root, cache.context)
+        found = cache.store.get_file(slot, file_key) if file_key else None
+        if found is not None and media_versions(found[0]) == found[0]:
+            samples, report = _from_file_entry(found[1])
+            if stats is not None:
+                stats.update(rows=report.total, parsed=len(samples), cached=report.total, checked=0, gx_s=0.0,
+                             whole_file=True)  # fmt: skip
+            return samples, report
+    rows, texts = read_rows_text(path)
 
     def resolve_root(r: str) -> Path | str:
         if is_uri(r):
@@ -218,8 +238,17 @@ def validate_samples(
         max_length,
     )
 
+    # rows validated before (the same text, media bytes and context): their stored record, no parse, no check
+    keys: dict[int, str] = {}
+    records: dict[int, dict[str, Any]] = {}
+    if cache is not None:
+        keys = _row_keys(rows, texts, cache.context, image_root, video_root)
+        records = _stored_records(cache.store, keys)
+
     parse_issues: dict[int, Issue] = {}
     for index, row in enumerate(rows):
+        if index in records:
+            continue
         try:
             checks.samples[index] = parse_row(
                 row,
@@ -232,27 +261,8 @@ def validate_samples(
             )
         except RowError as e:
             parse_issues[index] = Issue(index, e.row_id, e.reason, e.kind)
-
-    results: dict[int, dict[str, Any]] = {}
-    keys: dict[int, str] = {}
-    contents: dict[int, str] = {}
-    if cache is not None:
-        digests = cache.store.digests(p for s in checks.samples.values() for p in s.images + s.videos)
-        for i, s in checks.samples.items():
-            media = [(p, digests[p]) for p in s.images + s.videos]
-            contents[i] = _content(rows[i])
-            keys[i] = row_key(contents[i] + "\0" + json.dumps(rows[i].get("id")), media, cache.context)
-        stored = cache.store.get(list(keys.values()))
-        results = {i: _from_cache(stored[k], i) for i, k in keys.items() if k in stored}
-    todo = [i for i in checks.samples if i not in results]
     with pillow_pixel_limit(data_cfg.max_image_pixels):
-        computed = _run_all(checks, todo, workers)
-    if cache is not None and computed:
-        cache.store.put({keys[i]: _to_cache(r, i) for i, r in computed.items()})
-    results |= computed
-    if stats is not None:
-        stats.update(rows=len(rows), parsed=len(checks.samples), cached=len(results) - len(computed),
-                     checked=len(computed))  # fmt: skip
+        results = _run_all(checks, list(checks.samples), workers)
 
     samples: list[Sample] = []
     issues: list[Issue] = []
@@ -261,29 +271,64 @@ def validate_samples(
     duplicates: list[tuple[int, int]] = []
     shrunk: list[dict[str, Any]] = []
     escaped: list[int] = []
+    tokens: dict[int, tuple[int, int]] = {}
+    new_records: dict[int, dict[str, Any]] = {}
     for index, row in enumerate(rows):
-        sample = checks.samples.get(index)
-        if sample is None:
-            issues.append(parse_issues[index])
-            if isinstance(row, dict):
-                table.append(summarise_row(index, row, data_cfg, parse_ok=False, media_ok=None))
+        record = records.get(index)
+        if record is not None and "parse" in record:
+            issues.append(Issue(index, *record["parse"]))
+            if record["summary"] is not None:
+                table.append({**record["summary"], "index": index})
             continue
+        if record is not None:
+            sample = _record_sample(record["sample"], index, row)
+            result = _from_cache(record["result"], index)
+            summary = {**record["summary"], "index": index}
+            fingerprint = record["fingerprint"]
+        else:
+            sample = checks.samples.get(index)
+            if sample is None:
+                issue = parse_issues[index]
+                issues.append(issue)
+                summary = (
+                    summarise_row(index, row, data_cfg, parse_ok=False, media_ok=None)
+                    if isinstance(row, dict)
+                    else None
+                )
+                if summary is not None:
+                    table.append(summary)
+                new_records[index] = {"parse": [issue.row_id, issue.reason, issue.kind], "summary": _indexless(summary)}
+                continue
+            result = results[index]
+            if checks.escape_tokens:  # (idempotent: a sample escaped by an in-process check stays as it is)
+                escape_sample(sample, checks.escape_tokens)
+            if result["shrunk"] is not None:
+                sample.max_frames, sample.max_pixels = result["shrunk"]["max_frames"], result["shrunk"]["max_pixels"]
+            summary = summarise_row(index, row, data_cfg, parse_ok=True, media_ok=result["media_ok"])
+            fingerprint = _fingerprint(row)
+            new_records[index] = {
+                "sample": _record_fields(sample),
+                "result": _to_cache(result, index),
+                "summary": _indexless(summary),
+                "fingerprint": fingerprint,
+            }
         samples.append(sample)
-        result = results[index]
-        if checks.escape_tokens:  # (idempotent: a sample escaped by an in-process check stays as it is)
-            escape_sample(sample, checks.escape_tokens)
         if result["escaped"]:
             escaped.append(index)
         if result["shrunk"] is not None:
-            sample.max_frames, sample.max_pixels = result["shrunk"]["max_frames"], result["shrunk"]["max_pixels"]
             shrunk.append({"index": index, "id": sample.id, **result["shrunk"]})
+        if result.get("tokens") is not None:
+            tokens[index] = tuple(result["tokens"])
         issues += [Issue(index, sample.id, reason, kind) for kind, reason in result["problems"]]
-        table.append(summarise_row(index, row, data_cfg, parse_ok=True, media_ok=result["media_ok"]))
-        key = _fingerprint(row, contents.pop(index, None))
-        if key in first_seen:
-            duplicates.append((index, first_seen[key]))
+        table.append(summary)
+        if fingerprint in first_seen:
+            duplicates.append((index, first_seen[fingerprint]))
         else:
-            first_seen[key] = index
+            first_seen[fingerprint] = index
+    if cache is not None and new_records:
+        _store_records(cache.store, keys, new_records)
+    if stats is not None:
+        stats.update(rows=len(rows), parsed=len(samples), cached=len(records), checked=len(results))
 
     # the dataset-level rules: rows a failed expectation names become issues (under "drop", dropped)
     gx_start = time.perf_counter()
@@ -294,7 +339,7 @@ def validate_samples(
         data_cfg=data_cfg,
         model_limits=model_limits,
         max_length=max_length,
-        token_counts={i: tuple(r["tokens"]) for i, r in results.items() if r.get("tokens") is not None},
+        token_counts=tokens,
     )
     if stats is not None:
         stats["gx_s"] = time.perf_counter() - gx_start
@@ -321,12 +366,108 @@ def validate_samples(
         image_folder=str(image_root),
         video_folder=str(video_root),
     )
+    if file_key is not None:
+        media = media_versions(p for s in samples for p in s.images + s.videos)
+        cache.store.put_file(
+            slot, file_key, media, _file_entry(samples, report, stored_validations(expected.validations))
+        )
+    if stats is not None:
+        stats["whole_file"] = False
     return samples, report
 
 
+def _row_keys(
+    rows: list[Any], texts: list[str | None], context: str, image_root: Any, video_root: Any
+) -> dict[int, str]:
+    """Each row's record key: its own text (a JSONL line as written, else its JSON with sorted keys), the folders its
+    media paths resolve against and the context. The media bytes are checked against the record (_stored_records)."""
+    prefix = hashlib.sha256(f"{context}\0{image_root}\0{video_root}\0".encode())
+    keys = {}
+    for i, row in enumerate(rows):
+        text = texts[i] if texts[i] is not None else json.dumps(row, sort_keys=True, ensure_ascii=False)
+        h = prefix.copy()
+        h.update(text.encode())
+        keys[i] = h.hexdigest()
+    return keys
+
+
+def _stored_records(store: ValidationCache, keys: dict[int, str]) -> dict[int, dict[str, Any]]:
+    """The stored records of these rows whose media files still have the digests they were checked with."""
+    stored = store.get(list(dict.fromkeys(keys.values())))
+    digests = store.digests(p for r in stored.values() for p in r.get("media", ()))
+    fresh = {k for k, r in stored.items() if all(digests[p] == d for p, d in r.get("media", {}).items())}
+    return {i: stored[k] for i, k in keys.items() if k in fresh}
+
+
+def _store_records(store: ValidationCache, keys: dict[int, str], records: dict[int, dict[str, Any]]) -> None:
+    """Store the records of rows checked now, each with the digests of the media files it names."""
+    digests = store.digests(p for r in records.values() if "sample" in r for p in r["sample"][3] + r["sample"][4])
+    for r in records.values():
+        if "sample" in r:
+            r["media"] = {p: digests[p] for p in r["sample"][3] + r["sample"][4]}
+    store.put({keys[i]: r for i, r in records.items()})
+
+
+def _record_fields(sample: Sample) -> list[Any]:
+    """A checked sample as its record holds it (without its index and raw row, which come from the file)."""
+    return [sample.id, sample.system_prompt, sample.turns, sample.images, sample.videos, sample.max_frames,
+            sample.max_pixels]  # fmt: skip
+
+
+def _record_sample(fields: list[Any], index: int, row: dict) -> Sample:
+    row_id, system, turns, images, videos, max_frames, max_pixels = fields
+    return Sample(index, row_id, system, [tuple(t) for t in turns], images, videos, row, max_frames, max_pixels)
+
+
+def _indexless(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if summary is None else {k: v for k, v in summary.items() if k != "index"}
+
+
+_REPORT_FIELDS = [f.name for f in fields(ValidationReport) if f.name not in ("data_docs", "issues", "bad_rows")]
+
+
+def _file_keys(path: str | Path, image_root: Any, video_root: Any, context: str) -> tuple[str, str | None]:
+    """(slot, key) of a data file's whole-file cache entry: the slot is the file's place (one entry each, replaced
+    when the file changes), the key its bytes and everything else its outcome depends on. No key for a file that
+    cannot be read (the normal path reports it)."""
+    slot = hashlib.sha256(json.dumps([str(path), str(image_root), str(video_root), context]).encode()).hexdigest()
+    try:
+        return slot, hashlib.sha256(f"{slot}\0{file_digest(path)}".encode()).hexdigest()
+    except (OSError, StorageError):
+        return slot, None
+
+
+def _file_entry(samples: list[Sample], report: ValidationReport, validations: list[dict[str, Any]]) -> bytes:
+    """A file's outcome as stored: its report with GX's validation results (JSON: the report's Data Docs pages are
+    rendered from them when asked for), then a NUL byte, then its samples' lines (sample_line)."""
+    head = {
+        "report": {f: getattr(report, f) for f in _REPORT_FIELDS},
+        "issues": [[i.index, i.row_id, i.reason, i.kind] for i in report.issues],
+        "bad_rows": list(report.bad_rows.items()),
+        "validations": validations,
+        "media": list(dict.fromkeys(p for s in samples for p in s.images + s.videos)),
+    }
+    return json.dumps(head, ensure_ascii=False).encode() + b"\0" + b"\n".join(map(sample_line, samples))
+
+
+def _from_file_entry(data: bytes) -> tuple[LineRows, ValidationReport]:
+    """The samples (kept as their lines, each decoded when read) and the report of a stored file entry."""
+    head_bytes, _, lines = data.partition(b"\0")  # (JSON escapes a NUL in a string: the first one is the separator)
+    head = json.loads(head_bytes)
+    report = ValidationReport(
+        **head["report"],
+        issues=[Issue(*i) for i in head["issues"]],
+        bad_rows=dict(head["bad_rows"]),
+    )
+    report.duplicates = [tuple(d) for d in report.duplicates]
+    validations = head["validations"]
+    report.data_docs = lambda: stored_data_docs(validations)
+    return LineRows(lines.split(b"\n") if lines else [], head["media"]), report
+
+
 def apply_policy(
-    samples: list[Sample], report: ValidationReport, on_invalid: Literal["fail", "drop"]
-) -> tuple[list[Sample], list[dict[str, Any]]]:
+    samples: Sequence[Sample], report: ValidationReport, on_invalid: Literal["fail", "drop"]
+) -> tuple[Sequence[Sample], list[dict[str, Any]]]:
     """With "fail", raise DatasetInvalid if any row has an issue. With "drop", keep the valid samples and return the
     quarantine: one entry per dropped row, with its reasons, kinds (a check's, or a failed expectation's type) and raw
     row. A failed dataset-level expectation (report.expectation_failures) raises DatasetInvalid under either policy."""
@@ -335,6 +476,7 @@ def apply_policy(
     if (report.issues and on_invalid == "fail") or report.expectation_failures:
         raise DatasetInvalid(report)
     valid = set(report.valid_indices)
+    kept = samples if len(valid) == len(samples) else [s for s in samples if s.index in valid]  # (all valid: as is)
     quarantine = [
         {
             "index": index,
@@ -345,4 +487,4 @@ def apply_policy(
         }
         for index, issues in report.issues_by_row().items()
     ]
-    return [s for s in samples if s.index in valid], quarantine
+    return kept, quarantine

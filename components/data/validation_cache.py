@@ -1,5 +1,9 @@
 """The per-row validation result cache and the media digest cache, in one sqlite file under the cache root.
 
+A whole file's outcome (its samples and report) is kept too, keyed by the file's bytes and the same context, with
+the version of every media file its rows name: a file revalidated unchanged, its media unchanged, is answered from
+that entry without parsing a row.
+
 A row's result (its issues, whether special tokens were escaped, what it was shrunk to, whether its media passed) is
 keyed by the row's content, the digests of the media files it names, the processor and the validation settings: a
 file revalidated unchanged, or with a few new rows, checks only what changed. Media digests (sha256 of the file's
@@ -17,6 +21,7 @@ import json
 import logging
 import os
 import sqlite3
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,8 @@ MISSING = "missing"  # the digest of a path that cannot be read (the media check
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, digest TEXT)",
     "CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, result TEXT)",
+    # one entry per (data file path, context): the newest validation of that file, replaced when the file changes
+    "CREATE TABLE IF NOT EXISTS files (slot TEXT PRIMARY KEY, file_key TEXT, media TEXT, entry BLOB)",
 )
 # The modules whose code decides a row's outcome: a change to any of them is a new cache context.
 _CODE = ("rows", "remote", "media", "media_checks", "row_checks", "collator", "batching", "prepare", "validate")
@@ -181,6 +188,26 @@ class ValidationCache:
         self.misses += len(set(keys)) - len(found)
         return found
 
+    def get_file(self, slot: str, file_key: str) -> tuple[dict[str, Any], bytes] | None:
+        """(media versions, entry) stored for `slot` when it holds `file_key`, else None."""
+
+        def run(db: sqlite3.Connection):
+            return db.execute("SELECT file_key, media, entry FROM files WHERE slot = ?", (slot,)).fetchone()
+
+        found = self._safely("read", run, None)
+        if found is None or found[0] != file_key:
+            return None
+        try:
+            return json.loads(found[1]), zlib.decompress(found[2])
+        except (TypeError, ValueError, zlib.error):
+            return None
+
+    def put_file(self, slot: str, file_key: str, media: dict[str, Any], entry: bytes) -> None:
+        data = (slot, file_key, json.dumps(media), zlib.compress(entry, 1))
+        self._safely(
+            "write", lambda db: (db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?)", data), db.commit()), None
+        )
+
     def put(self, items: dict[str, dict]) -> None:
         data = [(k, json.dumps(v, sort_keys=True)) for k, v in items.items()]
         self._safely(
@@ -197,11 +224,12 @@ def _version(path: str) -> tuple[int, int | str]:
     return st.st_size, st.st_mtime_ns
 
 
-def row_key(content: str, media: Sequence[tuple[str, str]], context: str) -> str:
-    """The cache key of a row: its JSON content (keys sorted), its resolved media paths with their digests, the
-    context (processor and settings)."""
-    h = hashlib.sha256(context.encode())
-    h.update(content.encode())
-    for path, digest in media:
-        h.update(f"\0{path}\0{digest}".encode())
-    return h.hexdigest()
+def media_versions(paths: Iterable[str]) -> dict[str, Any]:
+    """What changes when each file's bytes do (_version), None where it cannot be read."""
+    out: dict[str, Any] = {}
+    for p in dict.fromkeys(paths):
+        try:
+            out[p] = list(_version(p))
+        except (OSError, StorageError):
+            out[p] = None
+    return out
