@@ -135,29 +135,34 @@ def demo_run(stack):
     return rc, out, seconds, run_metadata(stack, "finetune") if rc == 0 else {}
 
 
-def newest_run(stack: CloudStack, pipeline: str, media_cache: bool = False) -> dict:
-    """The newest run of `pipeline`, read from the stack's ZenML store: {"steps": {step: {"status": its execution
-    status (`completed`, or `cached` for a step that did not run and carries an earlier run's outputs), "metadata":
-    its run metadata}}}, with "media_cache": the mapping of its `media_cache` artifact if asked for."""
+def newest_runs(stack: CloudStack, pipeline: str, n: int = 1, media_cache: bool = False) -> list[dict]:
+    """The newest `n` runs of `pipeline`, oldest first, read from the stack's ZenML store in one process: each
+    {"steps": {step: {"status": its execution status (`completed`, or `cached` for a step that did not run and carries
+    an earlier run's outputs), "metadata": its run metadata}}}, with "media_cache": the mapping of its `media_cache`
+    artifact if asked for."""
     code = (
         "import json; from zenml.client import Client\n"
-        f"run = Client().list_pipeline_runs(pipeline_name={pipeline!r}, sort_by='desc:created', size=1)[0]\n"
-        "steps = {n: {'status': s.status.value, 'metadata': dict(s.run_metadata)} for n, s in run.steps.items()}\n"
-        "out = {'steps': steps}\n"
-        f"if {media_cache!r}:\n"
-        "    out['media_cache'] = run.steps['preprocess_media'].outputs['media_cache'][0].load().mapping\n"
+        f"runs = Client().list_pipeline_runs(pipeline_name={pipeline!r}, sort_by='desc:created', size={n}).items\n"
+        "out = []\n"
+        "for run in reversed(runs):\n"
+        "    steps = {n: {'status': s.status.value, 'metadata': dict(s.run_metadata)} for n, s in run.steps.items()}\n"
+        "    out.append({'steps': steps})\n"
+        f"    if {media_cache!r}:\n"
+        "        out[-1]['media_cache'] = run.steps['preprocess_media'].outputs['media_cache'][0].load().mapping\n"
         "print(json.dumps(out, default=str))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=stack.project, env=stack.env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    runs = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(runs) == n, runs
+    return runs
 
 
 def run_metadata(stack: CloudStack, pipeline: str) -> dict[str, dict]:
     """{step: run metadata} of the newest run of `pipeline`."""
-    return {n: s["metadata"] for n, s in newest_run(stack, pipeline)["steps"].items()}
+    return {n: s["metadata"] for n, s in newest_runs(stack, pipeline)[0]["steps"].items()}
 
 
 def failed_pod_log(stack: CloudStack) -> str:
@@ -233,15 +238,14 @@ def test_s3_data_gives_the_same_dataset_as_local_files(stack, pod):
     assert remote.content_hash() == local.content_hash()
 
 
-def prepare_run(stack: CloudStack, config: Path) -> tuple[dict, list[str], float]:
-    """One `prepare_data` pipeline run on the stack: (its record, as `newest_run` reads it with the media_cache
-    mapping, the steps that ran in pods, seconds)."""
+def prepare_run(stack: CloudStack, config: Path) -> tuple[list[str], float]:
+    """One `prepare_data` pipeline run on the stack: (the steps that ran in pods, seconds)."""
     before = len(stack.pods())
     start = time.monotonic()
     rc, out = stack.zenml("pipeline", "run", "pipelines.prepare.prepare_data", "-c", str(config))
     seconds = time.monotonic() - start
     assert rc == 0, failed_pod_log(stack) or out[-6000:]
-    return newest_run(stack, "prepare_data", media_cache=True), [p["step"] for p in stack.pods()[before:]], seconds
+    return [p["step"] for p in stack.pods()[before:]], seconds
 
 
 def test_later_runs_upload_nothing_then_only_the_changed_image(stack, demo_run):
@@ -253,16 +257,10 @@ def test_later_runs_upload_nothing_then_only_the_changed_image(stack, demo_run):
     config = cloud_config(stack, "prepare", steps={"preprocess_media": {"enable_cache": False}})
     media = stack.keys(ARTIFACT_BUCKET, "zenml/lmms-media/")
 
-    warm, ran, warm_seconds = prepare_run(stack, config)
-    # the step executed (a cached step gets no pod and the status `cached`); validation's dataset is the demo run's
+    # the step executes (a cached step gets no pod); validation's dataset is the demo run's (cached, no pod)
+    ran, warm_seconds = prepare_run(stack, config)
     assert ran == ["preprocess_media"], ran
-    assert {n: s["status"] for n, s in warm["steps"].items()} == {
-        "validate_dataset": "cached",
-        "preprocess_media": "completed",
-    }
-    pre = warm["steps"]["preprocess_media"]["metadata"]
-    assert (pre["uploaded_objects"], pre["uploaded_bytes"], pre["cache_misses"]) == (0, 0, 0)
-    assert pre["cache_hits"] == pre["files"] == files and stack.keys(ARTIFACT_BUCKET, "zenml/lmms-media/") == media
+    assert stack.keys(ARTIFACT_BUCKET, "zenml/lmms-media/") == media
 
     s3 = stack.s3()
     row = next(r for r in json.loads((stack.local_data / "train.json").read_text()) if isinstance(r.get("image"), str))
@@ -273,18 +271,25 @@ def test_later_runs_upload_nothing_then_only_the_changed_image(stack, demo_run):
     Image.new("RGB", Image.open(BytesIO(original)).size, "red").save(changed, format="PNG")
     s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=changed.getvalue())
     try:
-        edited, ran, edited_seconds = prepare_run(stack, config)
+        ran, edited_seconds = prepare_run(stack, config)
     finally:
         s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=original)
-    print(f"prepare_data on the S3 stack, warm: {pre['uploaded_objects']} objects uploaded, {pre['seconds']} s "
-          f"preprocessing, {warm_seconds:.0f} s run; one image changed: {edited_seconds:.0f} s run")  # fmt: skip
-    # the data changed: validation runs again, then preprocessing, which uploads the changed image's object only
+    # the data changed: validation runs again, then preprocessing
     assert ran == ["validate_dataset", "preprocess_media"], ran
-    assert {s["status"] for s in edited["steps"].values()} == {"completed"}
-    pre = edited["steps"]["preprocess_media"]["metadata"]
-    print("one image changed:", {k: pre[k] for k in ("uploaded_objects", "uploaded_bytes", "seconds")})
-    assert (pre["uploaded_objects"], pre["cache_misses"], pre["cache_hits"]) == (1, 1, files - 1)
-    assert pre["uploaded_bytes"] > 0
+
+    warm, edited = newest_runs(stack, "prepare_data", 2, media_cache=True)
+    status = {n: s["status"] for n, s in warm["steps"].items()}
+    assert status == {"validate_dataset": "cached", "preprocess_media": "completed"}, status
+    assert {n: s["status"] for n, s in edited["steps"].items()} == dict.fromkeys(status, "completed")
+    pre, pre_edited = (r["steps"]["preprocess_media"]["metadata"] for r in (warm, edited))
+    print(f"prepare_data on the S3 stack, warm: {pre['uploaded_objects']} objects uploaded, {pre['seconds']} s "
+          f"preprocessing, {warm_seconds:.0f} s run; one image changed: {pre_edited['uploaded_objects']} object, "
+          f"{pre_edited['uploaded_bytes']} bytes, {pre_edited['seconds']} s, {edited_seconds:.0f} s run")  # fmt: skip
+    assert (pre["uploaded_objects"], pre["uploaded_bytes"], pre["cache_misses"]) == (0, 0, 0)
+    assert pre["cache_hits"] == pre["files"] == files
+    assert (pre_edited["uploaded_objects"], pre_edited["cache_misses"], pre_edited["cache_hits"]) == (1, 1, files - 1)
+    assert pre_edited["uploaded_bytes"] > 0
+    # the one new object in the artifact store is the changed image's, the only entry of the mapping that moved
     new = sorted(set(stack.keys(ARTIFACT_BUCKET, "zenml/lmms-media/")) - set(media))
     assert [f"s3://{ARTIFACT_BUCKET}/{k}" for k in new] == [edited["media_cache"][uri]]
     before, after = warm["media_cache"], edited["media_cache"]
