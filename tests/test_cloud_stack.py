@@ -2,19 +2,23 @@
 data bucket, a real MLflow server as tracker and registry, every step in its own pod (empty HOME, TMPDIR,
 $LMMS_CACHE, HF cache, working directory with a fresh copy of the code) that is deleted before the next starts.
 
-One stack serves the whole module, and ONE pipeline run on it (`demo_run`: the demo config on a small slice of the
-example data, one training step) serves every check that needs a run: all steps succeed in their own pods, the model
-is registered and loads from a fresh process, the cold preprocessing uploaded every media object (step metadata).
+One stack serves the whole module. ONE `finetune` pipeline run on it (`demo_run`: the demo config on a small slice of
+the example data, one training step) serves every check that needs a trained model: all steps succeed in their own
+pods, the model is registered and loads from a fresh process, the cold preprocessing uploaded every media object
+(step metadata). Then two runs of the `prepare_data` pipeline (pipelines/prepare.py: the same validate and
+preprocess steps, wired by the same code, a fraction of a `finetune` run's cost), the preprocessing step's cache
+turned off in the run config so that it executes in a pod (the test fails on a `cached` step): the first uploads 0
+objects, the second, after one image of the data bucket changed, exactly 1, read from each run's step metadata and
+`media_cache` artifact.
 The other checks call the library directly as a pod would (this process with the pod's S3 environment and an empty
-$LMMS_CACHE), each on the same stack: s3:// data == local files (content hash), a second preprocessing uploads
-nothing and a changed image only itself, a missing object and refused credentials as validation errors, SIGKILL of
-a training job and its retry in a fresh pod from the checkpoint mirrored to the S3 artifact store.
+$LMMS_CACHE), each on the same stack: s3:// data == local files (content hash), a missing object and refused
+credentials as validation errors, SIGKILL of a training job and its retry in a fresh pod from the checkpoint mirrored
+to the S3 artifact store.
 
 The data is a slice of the example data uploaded to s3://lmms-data/demo/."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -99,9 +103,12 @@ def data_section(root: str) -> dict:
     }
 
 
-def cloud_config(stack: CloudStack, name: str, **train) -> Path:
-    """The demo config on the S3 data, at its cheapest: one epoch of one batch, two smoke samples."""
+def cloud_config(stack: CloudStack, name: str, steps: dict | None = None, **train) -> Path:
+    """The demo config on the S3 data, at its cheapest: one epoch of one batch, two smoke samples; `steps`: ZenML step
+    configuration merged into its `steps:`."""
     cfg = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
+    for step, options in (steps or {}).items():
+        cfg.setdefault("steps", {}).setdefault(step, {}).update(options)
     c = cfg["parameters"]["config"]
     c["data"] = data_section(f"s3://{DATA_BUCKET}/{PREFIX}")
     c["train"].update(epochs=1, per_device_batch_size=TRAIN_ROWS, logging_steps=1, **train)
@@ -128,18 +135,34 @@ def demo_run(stack):
     return rc, out, seconds, run_metadata(stack, "finetune") if rc == 0 else {}
 
 
-def run_metadata(stack: CloudStack, pipeline: str) -> dict[str, dict]:
-    """{step: run metadata} of the newest run of `pipeline`, read from the stack's ZenML store."""
+def newest_runs(stack: CloudStack, pipeline: str, n: int = 1, media_cache: bool = False) -> list[dict]:
+    """The newest `n` runs of `pipeline`, oldest first, read from the stack's ZenML store in one process: each
+    {"steps": {step: {"status": its execution status (`completed`, or `cached` for a step that did not run and carries
+    an earlier run's outputs), "metadata": its run metadata}}}, with "media_cache": the mapping of its `media_cache`
+    artifact if asked for."""
     code = (
         "import json; from zenml.client import Client\n"
-        f"run = Client().list_pipeline_runs(pipeline_name={pipeline!r}, sort_by='desc:created', size=1)[0]\n"
-        "print(json.dumps({n: dict(s.run_metadata) for n, s in run.steps.items()}, default=str))\n"
+        f"runs = Client().list_pipeline_runs(pipeline_name={pipeline!r}, sort_by='desc:created', size={n}).items\n"
+        "out = []\n"
+        "for run in reversed(runs):\n"
+        "    steps = {n: {'status': s.status.value, 'metadata': dict(s.run_metadata)} for n, s in run.steps.items()}\n"
+        "    out.append({'steps': steps})\n"
+        f"    if {media_cache!r}:\n"
+        "        out[-1]['media_cache'] = run.steps['preprocess_media'].outputs['media_cache'][0].load().mapping\n"
+        "print(json.dumps(out, default=str))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=stack.project, env=stack.env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    runs = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(runs) == n, runs
+    return runs
+
+
+def run_metadata(stack: CloudStack, pipeline: str) -> dict[str, dict]:
+    """{step: run metadata} of the newest run of `pipeline`."""
+    return {n: s["metadata"] for n, s in newest_runs(stack, pipeline)[0]["steps"].items()}
 
 
 def failed_pod_log(stack: CloudStack) -> str:
@@ -198,21 +221,15 @@ def test_pyfunc_predicts_from_a_fresh_process_with_only_the_tracking_uri(stack, 
     assert len(out) == 1 and isinstance(out[0], str)
 
 
-@pytest.fixture(scope="module")
-def s3_dataset(stack, pod):
-    """The demo run's dataset as validation prepares it from s3:// in a pod (the same config as the run)."""
-    from components.data.prepare import prepare_dataset
-
-    return prepare_dataset(run_config(cloud_config(stack, "demo")))[0]
-
-
-def test_s3_data_gives_the_same_dataset_as_local_files(stack, pod, s3_dataset):
+def test_s3_data_gives_the_same_dataset_as_local_files(stack, pod):
+    """The demo run's dataset as validation prepares it from s3:// in a pod (the same config as the run) and from the
+    same files on a local disk."""
     from components.data.prepare import prepare_dataset
 
     cfg = run_config(cloud_config(stack, "demo"))
+    remote, _ = prepare_dataset(cfg)
     local, _ = prepare_dataset(cfg.model_copy(update={"data": cfg.data.model_copy(update=data_section(
         str(stack.local_data)))}))  # fmt: skip
-    remote = s3_dataset
     assert len(remote.train) == TRAIN_ROWS and len(remote.eval) == EVAL_ROWS
     assert {s.modality for s in remote.train} == {"text", "image", "multi_image", "video"}
     media = [p for s in remote.samples() for p in s.images + s.videos]
@@ -221,47 +238,62 @@ def test_s3_data_gives_the_same_dataset_as_local_files(stack, pod, s3_dataset):
     assert remote.content_hash() == local.content_hash()
 
 
-def test_second_preprocessing_uploads_nothing_and_a_changed_image_only_itself(stack, demo_run, pod, s3_dataset,
-                                                                             tmp_path):  # fmt: skip
-    """What the preprocess_media step does (preprocess_to_store into the artifact store's `lmms-media/`, the
-    dataset's digests naming the objects), here in a fresh pod after the demo run has uploaded every object."""
-    from components.data.media_cache import MediaSettings
-    from components.data.media_store import preprocess_to_store
-    from components.data.prepare import prepare_dataset
-    from components.storage import ObjectStore
+def prepare_run(stack: CloudStack, config: Path) -> tuple[list[str], float]:
+    """One `prepare_data` pipeline run on the stack: (the steps that ran in pods, seconds)."""
+    before = len(stack.pods())
+    start = time.monotonic()
+    rc, out = stack.zenml("pipeline", "run", "pipelines.prepare.prepare_data", "-c", str(config))
+    seconds = time.monotonic() - start
+    assert rc == 0, failed_pod_log(stack) or out[-6000:]
+    return [p["step"] for p in stack.pods()[before:]], seconds
 
+
+def test_later_runs_upload_nothing_then_only_the_changed_image(stack, demo_run):
+    """Two `prepare_data` runs (validate + preprocess, wired as in `finetune`) on the stack after the demo run, the
+    preprocessing step's cache turned off in the run config, so it really runs in a pod: the first uploads nothing,
+    the second, after one image of the bucket changed, that image's object only. Read from the runs' step metadata."""
     assert demo_run[0] == 0
-    cfg = run_config(cloud_config(stack, "demo"))
-    settings = MediaSettings.from_config(cfg.data)
     files = demo_run[3]["preprocess_media"]["files"]
+    config = cloud_config(stack, "prepare", steps={"preprocess_media": {"enable_cache": False}})
+    media = stack.keys(ARTIFACT_BUCKET, "zenml/lmms-media/")
 
-    def preprocess(dataset, pod_dir: str):
-        return preprocess_to_store(dataset.samples(), settings, ObjectStore(MEDIA_PREFIX), tmp_path / pod_dir,
-                                   workers=1, progress=False, digests=dataset.media_digests)  # fmt: skip
-
-    warm = preprocess(s3_dataset, "pod2")
-    assert (warm.uploaded_objects, warm.uploaded_bytes, warm.decoded) == (0, 0, 0)
-    assert warm.cache.hits == files and not (tmp_path / "pod2").exists()
+    # the step executes (a cached step gets no pod); validation's dataset is the demo run's (cached, no pod)
+    ran, warm_seconds = prepare_run(stack, config)
+    assert ran == ["preprocess_media"], ran
+    assert stack.keys(ARTIFACT_BUCKET, "zenml/lmms-media/") == media
 
     s3 = stack.s3()
-    name = next(p for s in s3_dataset.train for p in s.images).removeprefix(f"s3://{DATA_BUCKET}/")
-    original = s3.get_object(Bucket=DATA_BUCKET, Key=name)["Body"].read()
+    row = next(r for r in json.loads((stack.local_data / "train.json").read_text()) if isinstance(r.get("image"), str))
+    key = f"{PREFIX}/media/{row['image']}"
+    uri = f"s3://{DATA_BUCKET}/{key}"
+    original = s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read()
     changed = BytesIO()
     Image.new("RGB", Image.open(BytesIO(original)).size, "red").save(changed, format="PNG")
-    s3.put_object(Bucket=DATA_BUCKET, Key=name, Body=changed.getvalue())
+    s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=changed.getvalue())
     try:
-        edited = prepare_dataset(cfg)[0]  # validation again: the changed object's new version is read
-        assert edited.media_digests[f"s3://{DATA_BUCKET}/{name}"] == hashlib.sha256(changed.getvalue()).hexdigest()
-        third = preprocess(edited, "pod3")
+        ran, edited_seconds = prepare_run(stack, config)
     finally:
-        s3.put_object(Bucket=DATA_BUCKET, Key=name, Body=original)
-    print("preprocessing on the S3 stack, warm then one image changed (uploaded objects, bytes, seconds):",
-          [(r.uploaded_objects, r.uploaded_bytes, round(r.seconds, 2)) for r in (warm, third)])  # fmt: skip
-    assert (third.uploaded_objects, third.decoded) == (1, 1) and third.uploaded_bytes > 0
-    assert third.cache.hits == files - 1
-    assert [k for k in warm.cache.mapping if warm.cache.mapping[k] != third.cache.mapping[k]] == [
-        f"s3://{DATA_BUCKET}/{name}"
-    ]
+        s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=original)
+    # the data changed: validation runs again, then preprocessing
+    assert ran == ["validate_dataset", "preprocess_media"], ran
+
+    warm, edited = newest_runs(stack, "prepare_data", 2, media_cache=True)
+    status = {n: s["status"] for n, s in warm["steps"].items()}
+    assert status == {"validate_dataset": "cached", "preprocess_media": "completed"}, status
+    assert {n: s["status"] for n, s in edited["steps"].items()} == dict.fromkeys(status, "completed")
+    pre, pre_edited = (r["steps"]["preprocess_media"]["metadata"] for r in (warm, edited))
+    print(f"prepare_data on the S3 stack, warm: {pre['uploaded_objects']} objects uploaded, {pre['seconds']} s "
+          f"preprocessing, {warm_seconds:.0f} s run; one image changed: {pre_edited['uploaded_objects']} object, "
+          f"{pre_edited['uploaded_bytes']} bytes, {pre_edited['seconds']} s, {edited_seconds:.0f} s run")  # fmt: skip
+    assert (pre["uploaded_objects"], pre["uploaded_bytes"], pre["cache_misses"]) == (0, 0, 0)
+    assert pre["cache_hits"] == pre["files"] == files
+    assert (pre_edited["uploaded_objects"], pre_edited["cache_misses"], pre_edited["cache_hits"]) == (1, 1, files - 1)
+    assert pre_edited["uploaded_bytes"] > 0
+    # the one new object in the artifact store is the changed image's, the only entry of the mapping that moved
+    new = sorted(set(stack.keys(ARTIFACT_BUCKET, "zenml/lmms-media/")) - set(media))
+    assert [f"s3://{ARTIFACT_BUCKET}/{k}" for k in new] == [edited["media_cache"][uri]]
+    before, after = warm["media_cache"], edited["media_cache"]
+    assert before.keys() == after.keys() and [k for k in before if before[k] != after[k]] == [uri]
 
 
 def test_missing_s3_object_is_a_row_error_naming_the_object(stack, pod):
