@@ -51,6 +51,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 LOG_LINE = re.compile(r"^\{'(?:loss|eval_loss)'.*\}$")
+NO_TEXT = "(no text: the model ended its answer at once)"  # Try's answer when the model generated nothing
 
 
 def loss_points(log_text: str) -> dict[str, list[tuple[float, float]]]:
@@ -399,7 +400,7 @@ class App:
             videos = [media.load_video(video, 8)[0]] if video else []
             messages = [{"role": "user", "content": content}]
             answer = generate(model, processor, messages, images, videos, int(max_new_tokens))
-        return answer if answer.strip() else "(no text: the model ended its answer at once)"
+        return answer if answer.strip() else NO_TEXT
 
 
 def build(app: App, dashboard_url: str, mlflow_url: str) -> gr.Blocks:
