@@ -285,12 +285,28 @@ class ShardedRows(Sequence[Sample]):
 
 
 class LineRows(Sequence[Sample]):
-    """One split held as its rows' lines (sample_line) in memory, each decoded when read: a split taken whole from a
-    cache (validation's whole-file entry) without building every Sample. `media` lists the media paths its rows
-    name."""
+    """One split held as its rows' lines (sample_line) in memory, each decoded when read: what validation gives when
+    its rows come from its cache, without building every Sample. With each line, its row index and the media paths
+    it names (known without decoding)."""
 
-    def __init__(self, lines: Iterable[bytes], media: Iterable[str] = ()):
-        self._lines, self.media = list(lines), list(media)
+    def __init__(self, lines: Iterable[bytes], indices: Iterable[int] = (), media: Iterable[list[str]] = ()):
+        self._lines, self.indices, self.row_media = list(lines), list(indices), list(media)
+
+    @classmethod
+    def of(cls, samples: Iterable[Sample]) -> LineRows:
+        samples = list(samples)
+        return cls(map(sample_line, samples), [s.index for s in samples], [s.images + s.videos for s in samples])
+
+    @property
+    def media(self) -> list[str]:
+        """The media paths the rows name, each once, in order."""
+        return list(dict.fromkeys(p for paths in self.row_media for p in paths))
+
+    def keep(self, indices: set[int]) -> LineRows:
+        """The rows whose index is in `indices`."""
+        picked = [k for k, i in enumerate(self.indices) if i in indices]
+        return LineRows([self._lines[k] for k in picked], [self.indices[k] for k in picked],
+                        [self.row_media[k] for k in picked])  # fmt: skip
 
     def __len__(self) -> int:
         return len(self._lines)

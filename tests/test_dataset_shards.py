@@ -119,12 +119,14 @@ def test_rows_kept_as_lines_are_the_same_dataset(tmp_path):
     """A split held as its lines (LineRows, what validation's whole-file cache entry gives) reads back every sample
     as it was and writes the same shards and content hash as the samples themselves."""
     ds = dataset()
-    as_lines = replace(ds, train=LineRows([sample_line(s) for s in ds.train]), eval=LineRows(map(sample_line, ds.eval)))
+    as_lines = replace(ds, train=LineRows.of(ds.train), eval=LineRows([sample_line(s) for s in ds.eval]))
     assert (
         list(as_lines.train) == ds.train and as_lines.train[3:7] == ds.train[3:7] and as_lines.eval[-1] == ds.eval[-1]
     )
     assert isinstance(as_lines.train[0].turns[0], tuple) and as_lines.train == ds.train
     assert as_lines.content_hash() == ds.content_hash()
+    kept = as_lines.train.keep({ds.train[1].index, ds.train[4].index})
+    assert list(kept) == [ds.train[1], ds.train[4]] and kept.media == ds.train[1].images + ds.train[4].images
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     assert write_dataset(as_lines, tmp_path / "a", shard_rows=5) == write_dataset(ds, tmp_path / "b", shard_rows=5)

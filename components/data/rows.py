@@ -45,11 +45,47 @@ class DatasetFileError(ValueError):
 
 def read_rows(path: str | Path) -> list[Any]:
     """Read a JSON list or a JSONL file (a local path or an object-store URI); parse errors carry line and column."""
-    return read_rows_text(path)[0]
+    data = read_data_file(path)
+    return [data.row(i) for i in range(len(data))]
 
 
-def read_rows_text(path: str | Path) -> tuple[list[Any], list[str | None]]:
-    """read_rows, with each row's own text: its line in a JSONL file (None in a JSON list)."""
+class DataFile:
+    """A dataset file's rows with each row's own text. A JSONL line is parsed when its row is first asked for (a
+    line that is no JSON raises DatasetFileError naming it then); a JSON list is parsed whole when read."""
+
+    def __init__(self, name: str | Path, lines: list[str] | None, linenos: list[int], rows: list[Any] | None):
+        self.name, self._lines, self._linenos = name, lines, linenos
+        self._rows: list[Any] = rows if rows is not None else [_UNREAD] * len(lines or ())
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def row(self, i: int) -> Any:
+        row = self._rows[i]
+        if row is _UNREAD:
+            try:
+                row = self._rows[i] = json.loads(self._lines[i])
+            except json.JSONDecodeError as e:
+                raise DatasetFileError(f"{self.name}: line {self._linenos[i]} column {e.colno}: {e.msg}") from None
+        return row
+
+    def forget(self, i: int) -> None:
+        """Let row i's parsed value go (a JSONL row is parsed again from its line when asked for)."""
+        if self._lines is not None:
+            self._rows[i] = _UNREAD
+
+    def text(self, i: int) -> str:
+        """The row's own text: its JSONL line as written, or (a JSON list's row) its JSON with sorted keys."""
+        if self._lines is not None:
+            return self._lines[i]
+        return json.dumps(self._rows[i], sort_keys=True, ensure_ascii=False)
+
+
+_UNREAD = object()
+
+
+def read_data_file(path: str | Path) -> DataFile:
+    """A JSON list or a JSONL file (a local path or an object-store URI) as a DataFile."""
     raw = local_file(path).read_bytes()
     path = Path(path) if not is_uri(path) else _UriName(str(path))
     try:
@@ -58,24 +94,20 @@ def read_rows_text(path: str | Path) -> tuple[list[Any], list[str | None]]:
         raise DatasetFileError(f"{path}: not UTF-8 (byte {e.start}: {e.reason})") from None
     text = text.removeprefix("\ufeff")
     if path.suffix == ".jsonl":
-        rows, texts = [], []
+        lines, linenos = [], []
         # split on "\n" only: str.splitlines() also breaks on U+2028 etc., which are valid inside JSON strings
         for lineno, line in enumerate(text.split("\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise DatasetFileError(f"{path}: line {lineno} column {e.colno}: {e.msg}") from None
-            texts.append(line)
-        return rows, texts
+            if line.strip():
+                lines.append(line)
+                linenos.append(lineno)
+        return DataFile(path, lines, linenos, None)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DatasetFileError(f"{path}: line {e.lineno} column {e.colno}: {e.msg}") from None
     if not isinstance(data, list):
         raise DatasetFileError(f"{path}: top level must be a list of rows, got {type(data).__name__}")
-    return data, [None] * len(data)
+    return DataFile(path, None, [], data)
 
 
 class _UriName(str):

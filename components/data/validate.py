@@ -8,6 +8,8 @@ of invalid rows, each modality's share) and fails the run under either policy.
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import json
 import logging
@@ -42,7 +44,7 @@ from components.data.row_checks import (
     shrink_to_fit,
     special_token_problem,
 )
-from components.data.rows import RowError, media_root, parse_row, read_rows_text
+from components.data.rows import DataFile, RowError, media_root, parse_row, read_data_file
 from components.data.validation_cache import ValidationCache, media_versions
 from components.storage import StorageError, is_uri
 
@@ -118,6 +120,7 @@ log = logging.getLogger(__name__)
 _WORKER: _Checks | None = None  # set in the parent just before forking the pool
 MIN_CHUNK, MAX_CHUNK = 64, 1024  # rows per task sent to a worker
 STALL_S = 120  # seconds without any worker result before the remaining rows are checked in this process
+RECORD_BATCH = 5000  # rows whose new records are stored at a time (memory stays flat in the rows)
 ROW_MARK = "\x00row\x00"  # stands for "row <index>: " at the start of a cached reason
 
 
@@ -178,6 +181,25 @@ def _from_cache(result: dict[str, Any], index: int) -> dict[str, Any]:
     return {**result, "problems": problems}
 
 
+def _gc_paused(fn):
+    """Run `fn` with the cyclic garbage collector off: validation builds a few objects per row and keeps them (a
+    million at 100,000 rows), and every collection pass walks all of them again (a third of a warm revalidation's
+    time at 100,000 rows); what it leaves cyclic is collected after."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return run
+
+
+@_gc_paused
 def validate_samples(
     path: str | Path,
     data_cfg: DataConfig,
@@ -219,7 +241,7 @@ def validate_samples(
                 stats.update(rows=report.total, parsed=len(samples), cached=report.total, checked=0, gx_s=0.0,
                              whole_file=True)  # fmt: skip
             return samples, report
-    rows, texts = read_rows_text(path)
+    data = read_data_file(path)
 
     def resolve_root(r: str) -> Path | str:
         if is_uri(r):
@@ -238,20 +260,20 @@ def validate_samples(
         max_length,
     )
 
-    # rows validated before (the same text, media bytes and context): their stored record, no parse, no check
+    # rows validated before (the same text, media bytes and context): their stored record, not parsed, not checked
     keys: dict[int, str] = {}
     records: dict[int, dict[str, Any]] = {}
     if cache is not None:
-        keys = _row_keys(rows, texts, cache.context, image_root, video_root)
+        keys = _row_keys(data, cache.context, image_root, video_root)
         records = _stored_records(cache.store, keys)
 
     parse_issues: dict[int, Issue] = {}
-    for index, row in enumerate(rows):
+    for index in range(len(data)):
         if index in records:
             continue
         try:
             checks.samples[index] = parse_row(
-                row,
+                data.row(index),  # (a JSONL line that is no JSON raises DatasetFileError naming its line)
                 index,
                 data_cfg.user_key,
                 data_cfg.assistant_key,
@@ -263,8 +285,12 @@ def validate_samples(
             parse_issues[index] = Issue(index, e.row_id, e.reason, e.kind)
     with pillow_pixel_limit(data_cfg.max_image_pixels):
         results = _run_all(checks, list(checks.samples), workers)
+    checked = len(results)
 
-    samples: list[Sample] = []
+    lines: list[bytes] = []  # each sample's line (sample_line), in row order
+    indices: list[int] = []
+    row_media: list[list[str]] = []
+    modalities: dict[int, str] = {}
     issues: list[Issue] = []
     table: list[dict[str, Any]] = []
     first_seen: dict[str, int] = {}
@@ -273,15 +299,19 @@ def validate_samples(
     escaped: list[int] = []
     tokens: dict[int, tuple[int, int]] = {}
     new_records: dict[int, dict[str, Any]] = {}
-    for index, row in enumerate(rows):
-        record = records.get(index)
+    cached = len(records)
+    for index in range(len(data)):
+        record = records.pop(index, None)  # (each row's record, sample and parsed row let go once it is done)
         if record is not None and "parse" in record:
             issues.append(Issue(index, *record["parse"]))
             if record["summary"] is not None:
                 table.append({**record["summary"], "index": index})
             continue
         if record is not None:
-            sample = _record_sample(record["sample"], index, row)
+            head, tail = record["line"]
+            lines.append(f'{head}"index":{index},{tail}'.encode())
+            row_media.append(list(record["media"]))
+            row_id, modality = record["id"], record["modality"]
             result = _from_cache(record["result"], index)
             summary = {**record["summary"], "index": index}
             fingerprint = record["fingerprint"]
@@ -290,51 +320,64 @@ def validate_samples(
             if sample is None:
                 issue = parse_issues[index]
                 issues.append(issue)
-                summary = (
-                    summarise_row(index, row, data_cfg, parse_ok=False, media_ok=None)
-                    if isinstance(row, dict)
-                    else None
-                )
+                row = data.row(index)
+                summary = summarise_row(index, row, data_cfg, False, None) if isinstance(row, dict) else None
                 if summary is not None:
                     table.append(summary)
                 new_records[index] = {"parse": [issue.row_id, issue.reason, issue.kind], "summary": _indexless(summary)}
                 continue
-            result = results[index]
+            del checks.samples[index]
+            result = results.pop(index)
             if checks.escape_tokens:  # (idempotent: a sample escaped by an in-process check stays as it is)
                 escape_sample(sample, checks.escape_tokens)
             if result["shrunk"] is not None:
                 sample.max_frames, sample.max_pixels = result["shrunk"]["max_frames"], result["shrunk"]["max_pixels"]
-            summary = summarise_row(index, row, data_cfg, parse_ok=True, media_ok=result["media_ok"])
-            fingerprint = _fingerprint(row)
+            line = sample_line(sample)
+            lines.append(line)
+            row_media.append(sample.images + sample.videos)
+            row_id, modality = sample.id, sample.modality
+            summary = summarise_row(index, data.row(index), data_cfg, parse_ok=True, media_ok=result["media_ok"])
+            fingerprint = _fingerprint(data.row(index))
+            data.forget(index)
+            head, sep, tail = line.decode().partition(f'"index":{index},')
+            assert sep, "sample_line has its index after id and images"
             new_records[index] = {
-                "sample": _record_fields(sample),
+                "line": [head, tail],
+                "id": row_id,
+                "modality": modality,
                 "result": _to_cache(result, index),
                 "summary": _indexless(summary),
                 "fingerprint": fingerprint,
+                "media": sample.images + sample.videos,
             }
-        samples.append(sample)
+        indices.append(index)
+        modalities[index] = modality
         if result["escaped"]:
             escaped.append(index)
         if result["shrunk"] is not None:
-            shrunk.append({"index": index, "id": sample.id, **result["shrunk"]})
+            shrunk.append({"index": index, "id": row_id, **result["shrunk"]})
         if result.get("tokens") is not None:
             tokens[index] = tuple(result["tokens"])
-        issues += [Issue(index, sample.id, reason, kind) for kind, reason in result["problems"]]
+        issues += [Issue(index, row_id, reason, kind) for kind, reason in result["problems"]]
         table.append(summary)
         if fingerprint in first_seen:
             duplicates.append((index, first_seen[fingerprint]))
         else:
             first_seen[fingerprint] = index
+        if cache is not None and len(new_records) >= RECORD_BATCH:
+            _store_records(cache.store, keys, new_records)
+            new_records = {}
     if cache is not None and new_records:
         _store_records(cache.store, keys, new_records)
+    samples = LineRows(lines, indices, row_media)
     if stats is not None:
-        stats.update(rows=len(rows), parsed=len(samples), cached=len(records), checked=len(results))
+        stats.update(rows=len(data), parsed=len(samples), cached=cached, checked=checked)
 
     # the dataset-level rules: rows a failed expectation names become issues (under "drop", dropped)
     gx_start = time.perf_counter()
     expected = run_expectations(
         table,
-        total=len(rows),
+        total=len(data),
         invalid={i.index for i in issues},
         data_cfg=data_cfg,
         model_limits=model_limits,
@@ -345,12 +388,12 @@ def validate_samples(
         stats["gx_s"] = time.perf_counter() - gx_start
     issues += expected.row_issues
     bad = {i.index for i in issues}
-    valid = [s for s in samples if s.index not in bad]
-    modality_counts = Counter(s.modality for s in valid)
+    valid = [i for i in indices if i not in bad]
+    modality_counts = Counter(modalities[i] for i in valid)
     report = ValidationReport(
         source=str(path),
-        total=len(rows),
-        valid_indices=[s.index for s in valid],
+        total=len(data),
+        valid_indices=valid,
         issues=issues,
         duplicates=duplicates,
         modality_counts={m: modality_counts[m] for m in MODALITIES},
@@ -360,14 +403,14 @@ def validate_samples(
         gx_results=expected.results,
         expectation_failures=expected.failures,
         data_docs=expected.data_docs,
-        bad_rows={i: rows[i] for i in sorted(bad)},
+        bad_rows={i: data.row(i) for i in sorted(bad)},
         shrunk=shrunk,
         escaped=escaped,
         image_folder=str(image_root),
         video_folder=str(video_root),
     )
     if file_key is not None:
-        media = media_versions(p for s in samples for p in s.images + s.videos)
+        media = media_versions(samples.media)
         cache.store.put_file(
             slot, file_key, media, _file_entry(samples, report, stored_validations(expected.validations))
         )
@@ -376,15 +419,13 @@ def validate_samples(
     return samples, report
 
 
-def _row_keys(
-    rows: list[Any], texts: list[str | None], context: str, image_root: Any, video_root: Any
-) -> dict[int, str]:
+def _row_keys(data: DataFile, context: str, image_root: Any, video_root: Any) -> dict[int, str]:
     """Each row's record key: its own text (a JSONL line as written, else its JSON with sorted keys), the folders its
     media paths resolve against and the context. The media bytes are checked against the record (_stored_records)."""
     prefix = hashlib.sha256(f"{context}\0{image_root}\0{video_root}\0".encode())
     keys = {}
-    for i, row in enumerate(rows):
-        text = texts[i] if texts[i] is not None else json.dumps(row, sort_keys=True, ensure_ascii=False)
+    for i in range(len(data)):
+        text = data.text(i)
         h = prefix.copy()
         h.update(text.encode())
         keys[i] = h.hexdigest()
@@ -400,23 +441,12 @@ def _stored_records(store: ValidationCache, keys: dict[int, str]) -> dict[int, d
 
 
 def _store_records(store: ValidationCache, keys: dict[int, str], records: dict[int, dict[str, Any]]) -> None:
-    """Store the records of rows checked now, each with the digests of the media files it names."""
-    digests = store.digests(p for r in records.values() if "sample" in r for p in r["sample"][3] + r["sample"][4])
+    """Store the records of rows checked now, each with the digests of the media files it names (in order)."""
+    digests = store.digests(p for r in records.values() for p in r.get("media", ()))
     for r in records.values():
-        if "sample" in r:
-            r["media"] = {p: digests[p] for p in r["sample"][3] + r["sample"][4]}
+        if "media" in r:
+            r["media"] = {p: digests[p] for p in r["media"]}
     store.put({keys[i]: r for i, r in records.items()})
-
-
-def _record_fields(sample: Sample) -> list[Any]:
-    """A checked sample as its record holds it (without its index and raw row, which come from the file)."""
-    return [sample.id, sample.system_prompt, sample.turns, sample.images, sample.videos, sample.max_frames,
-            sample.max_pixels]  # fmt: skip
-
-
-def _record_sample(fields: list[Any], index: int, row: dict) -> Sample:
-    row_id, system, turns, images, videos, max_frames, max_pixels = fields
-    return Sample(index, row_id, system, [tuple(t) for t in turns], images, videos, row, max_frames, max_pixels)
 
 
 def _indexless(summary: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -437,17 +467,21 @@ def _file_keys(path: str | Path, image_root: Any, video_root: Any, context: str)
         return slot, None
 
 
-def _file_entry(samples: list[Sample], report: ValidationReport, validations: list[dict[str, Any]]) -> bytes:
+def _file_entry(samples: LineRows, report: ValidationReport, validations: list[dict[str, Any]]) -> bytes:
     """A file's outcome as stored: its report with GX's validation results (JSON: the report's Data Docs pages are
-    rendered from them when asked for), then a NUL byte, then its samples' lines (sample_line)."""
+    rendered from them when asked for) and each sample's index and media, then a NUL byte, then the samples' lines."""
+    media = samples.media
+    number = {p: k for k, p in enumerate(media)}
     head = {
         "report": {f: getattr(report, f) for f in _REPORT_FIELDS},
         "issues": [[i.index, i.row_id, i.reason, i.kind] for i in report.issues],
         "bad_rows": list(report.bad_rows.items()),
         "validations": validations,
-        "media": list(dict.fromkeys(p for s in samples for p in s.images + s.videos)),
+        "indices": samples.indices,
+        "media": media,
+        "row_media": [[number[p] for p in paths] for paths in samples.row_media],
     }
-    return json.dumps(head, ensure_ascii=False).encode() + b"\0" + b"\n".join(map(sample_line, samples))
+    return json.dumps(head, ensure_ascii=False).encode() + b"\0" + b"\n".join(samples.lines())
 
 
 def _from_file_entry(data: bytes) -> tuple[LineRows, ValidationReport]:
@@ -462,7 +496,9 @@ def _from_file_entry(data: bytes) -> tuple[LineRows, ValidationReport]:
     report.duplicates = [tuple(d) for d in report.duplicates]
     validations = head["validations"]
     report.data_docs = lambda: stored_data_docs(validations)
-    return LineRows(lines.split(b"\n") if lines else [], head["media"]), report
+    media = head["media"]
+    row_media = [[media[k] for k in paths] for paths in head["row_media"]]
+    return LineRows(lines.split(b"\n") if lines else [], head["indices"], row_media), report
 
 
 def apply_policy(
@@ -476,7 +512,12 @@ def apply_policy(
     if (report.issues and on_invalid == "fail") or report.expectation_failures:
         raise DatasetInvalid(report)
     valid = set(report.valid_indices)
-    kept = samples if len(valid) == len(samples) else [s for s in samples if s.index in valid]  # (all valid: as is)
+    if len(valid) == len(samples):  # every sample valid: as they are
+        kept = samples
+    elif isinstance(samples, LineRows):
+        kept = samples.keep(valid)
+    else:
+        kept = [s for s in samples if s.index in valid]
     quarantine = [
         {
             "index": index,

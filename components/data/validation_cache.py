@@ -26,6 +26,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from components.config import cache_root
 from components.data.media import file_digest
 from components.storage import StorageError, is_uri, object_token
@@ -181,8 +183,8 @@ class ValidationCache:
         found = {}
         for key, (text,) in self._lookup("rows", "key", keys, "result").items():
             try:
-                found[key] = json.loads(text)
-            except (TypeError, ValueError):
+                found[key] = orjson.loads(text)
+            except (TypeError, ValueError):  # (orjson.JSONDecodeError is a ValueError)
                 continue
         self.hits += len(found)
         self.misses += len(set(keys)) - len(found)
@@ -209,6 +211,8 @@ class ValidationCache:
         )
 
     def put(self, items: dict[str, dict]) -> None:
+        # written by json (orjson would write NaN as null), read by orjson: a value orjson cannot read back (NaN, an
+        # integer over 64 bits) makes its entry a miss, checked again
         data = [(k, json.dumps(v, sort_keys=True)) for k, v in items.items()]
         self._safely(
             "write", lambda db: (db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?)", data), db.commit()), None
