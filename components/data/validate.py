@@ -49,13 +49,10 @@ from components.data.validation_cache import ValidationCache, media_versions
 from components.storage import StorageError, is_uri
 
 
-def _content(row: dict) -> str:
-    """The row's JSON without its id (keys sorted): what makes two rows duplicates."""
-    return json.dumps({k: v for k, v in row.items() if k != "id"}, sort_keys=True, ensure_ascii=False)
-
-
-def _fingerprint(row: dict, content: str | None = None) -> str:
-    return hashlib.sha256((content if content is not None else _content(row)).encode()).hexdigest()
+def _fingerprint(row: dict) -> str:
+    """sha256 of the row's JSON without its id (keys sorted): what makes two rows duplicates."""
+    content = json.dumps({k: v for k, v in row.items() if k != "id"}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 @dataclass
@@ -371,7 +368,7 @@ def validate_samples(
         _store_records(cache.store, keys, new_records)
     samples = LineRows(lines, indices, row_media)
     if stats is not None:
-        stats.update(rows=len(data), parsed=len(samples), cached=cached, checked=checked)
+        stats.update(rows=len(data), parsed=len(samples), cached=cached, checked=checked, whole_file=False)
 
     # the dataset-level rules: rows a failed expectation names become issues (under "drop", dropped)
     gx_start = time.perf_counter()
@@ -410,12 +407,9 @@ def validate_samples(
         video_folder=str(video_root),
     )
     if file_key is not None:
-        media = media_versions(samples.media)
-        cache.store.put_file(
-            slot, file_key, media, _file_entry(samples, report, stored_validations(expected.validations))
-        )
-    if stats is not None:
-        stats["whole_file"] = False
+        media = samples.media
+        entry = _file_entry(samples, media, report, stored_validations(expected.validations))
+        cache.store.put_file(slot, file_key, media_versions(media), entry)
     return samples, report
 
 
@@ -467,10 +461,12 @@ def _file_keys(path: str | Path, image_root: Any, video_root: Any, context: str)
         return slot, None
 
 
-def _file_entry(samples: LineRows, report: ValidationReport, validations: list[dict[str, Any]]) -> bytes:
+def _file_entry(
+    samples: LineRows, media: list[str], report: ValidationReport, validations: list[dict[str, Any]]
+) -> bytes:
     """A file's outcome as stored: its report with GX's validation results (JSON: the report's Data Docs pages are
-    rendered from them when asked for) and each sample's index and media, then a NUL byte, then the samples' lines."""
-    media = samples.media
+    rendered from them when asked for) and each sample's index and media (`media`: samples.media, each path once),
+    then a NUL byte, then the samples' lines."""
     number = {p: k for k, p in enumerate(media)}
     head = {
         "report": {f: getattr(report, f) for f in _REPORT_FIELDS},

@@ -1,12 +1,15 @@
-"""The per-row validation result cache and the media digest cache, in one sqlite file under the cache root.
+"""The validation cache (whole files, per-row records) and the media digest cache, in one sqlite file under the cache
+root. Both levels share a context key: the processor, the validation settings and the validation code.
 
-A whole file's outcome (its samples and report) is kept too, keyed by the file's bytes and the same context, with
-the version of every media file its rows name: a file revalidated unchanged, its media unchanged, is answered from
-that entry without parsing a row.
+A whole file's outcome (its samples as lines and its report) is keyed by the file's bytes, its media folders and the
+context, with the version of every media file its rows name: a file revalidated unchanged, its media unchanged, is
+answered from that entry without parsing a row.
 
-A row's result (its issues, whether special tokens were escaped, what it was shrunk to, whether its media passed) is
-keyed by the row's content, the digests of the media files it names, the processor and the validation settings: a
-file revalidated unchanged, or with a few new rows, checks only what changed. Media digests (sha256 of the file's
+A row's record (its sample line, its outcome: issues, escaped special tokens, what it was shrunk to, whether its
+media passed; its GX summary line and duplicate fingerprint) is keyed by the row's own text, the media folders and the
+context, and holds the digests of the media files it names: a row whose media still have those digests takes its
+record, so a file revalidated with a few new or changed rows checks only those (components/data/validate.py).
+Media digests (sha256 of the file's
 bytes) are cached by (path, size, mtime_ns), so an unchanged file is not read again; an object-store URI's by (URI,
 its version token: ETag, modification time, size), so an unchanged object is not downloaded again.
 
