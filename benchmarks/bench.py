@@ -8,8 +8,8 @@ of varied sizes, videos, short and long answers, some multi-turn), same sample o
       the model's own loss over full logits;
   (b) our default: the training path a RunConfig with no batching or loss keys resolves to for this model
       (`components.train.packing.resolve_batching`: padding-free packing for a family that packs, else length-grouped
-      batches; the chunked cross-entropy over supervised positions only at the default chunk size); media read from
-      the preprocessed cache;
+      batches; packed rows on sdpa attend per sample, `components.train.attention`; the chunked cross-entropy over
+      supervised positions only at the default chunk size); media read from the preprocessed cache;
   (c) pad to the longest row of the batch (dynamic padding, as DataCollatorForSeq2Seq and TRL's collators): no
       packing, the model's own loss over full logits; media read from the preprocessed cache, as in (b), so (b)/(c)
       is what packing and the chunked loss add over today's common practice.
@@ -276,6 +276,7 @@ def run_arm(arm: str, workdir: Path, steps: int, batch_size: int, workers: int) 
     from components.data.collator import VLMCollator, stop_tokens
     from components.data.media_cache import load_cached_image, load_cached_video
     from components.models.loading import load_model, load_processor
+    from components.train.attention import use_packed_sdpa
     from components.train.loss import chunked_loss_applies, model_loss
     from components.train.packing import PackingCollator, pad_fraction, supervised_tokens
     from components.train.parts import apply_trainable
@@ -290,18 +291,20 @@ def run_arm(arm: str, workdir: Path, steps: int, batch_size: int, workers: int) 
     rss0 = reset_peak()
     model, fam = load_model(spec["model_path"], dtype=torch.float32, attn_implementation="sdpa")
     processor = load_processor(spec["model_path"])
+    path = default_path(fam) if arm == "b" else None
+    if path:  # as the recipe: packed rows on sdpa attend per sample (components/train/attention.py)
+        path["attention"] = use_packed_sdpa(model) if path["packing"] else model.config._attn_implementation
     model = apply_trainable(model, fam, TrainConfig())
     collator = VLMCollator(processor, stop_tokens(processor, model.generation_config))
     mapping = spec["cache"]
     cached = RowsDataset(samples, lambda p: load_cached_image(mapping[p]), lambda p: load_cached_video(mapping[p])[0])
-    sampler, chunk_size, path = None, TrainConfig().loss_chunk_size, None
+    sampler, chunk_size = None, TrainConfig().loss_chunk_size
     if arm == "a":  # lmms-finetune: static padding, media decoded on every access, full logits
         ds = RowsDataset(samples, media.load_image, lambda p: media.load_video(p, 8)[0])
         collate, chunked = PadToMaxLength(collator, spec["max_length"]), False
     elif arm == "c":  # HF / TRL: pad to the longest row of the batch, full logits
         ds, collate, chunked = cached, collator, False
     else:  # our default config's path, as resolved for this family
-        path = default_path(fam)
         ds, collate = cached, collator
         if path["packing"]:
             collate = PackingCollator(collator, path["pack_max_tokens"])
@@ -499,8 +502,8 @@ def format_table(r: dict) -> str:
         f"{s['model']}; {s['samples']} samples of {s['sample_tokens']['min']}-{s['sample_tokens']['max']} tokens "
         f"(mean {s['sample_tokens']['mean']:.0f}); {s['steps']} steps x {s['batch_size']} samples; "
         f"(a) pads to {s['model_max_length_a']}",
-        f"(b) = the default config: batching {path['batching']} ({path['reason']}), loss {path['loss']}"
-        + (f" (chunk {path['loss_chunk_size']})" if path["loss"] == "chunked" else ""),
+        f"(b) = the default config: batching {path['batching']} ({path['reason']}), attention {path['attention']}, "
+        f"loss {path['loss']}" + (f" (chunk {path['loss_chunk_size']})" if path["loss"] == "chunked" else ""),
         f"{'':24}{'(a) lmms-finetune':>18}{'(c) pad-to-longest':>20}{'(b) default':>13}{'b/c':>8}{'b/a':>8}",
     ]
 

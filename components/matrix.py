@@ -45,6 +45,7 @@ from components.models.tiny.build import build_tiny, recipe_for, tokenizer_and_t
 from components.models.tiny.real import REAL_VOCABS, shared_root
 from components.release.inference import generate, load_for_inference
 from components.release.merge import merge_checkpoint
+from components.train.attention import use_packed_sdpa
 from components.train.loss import chunked_loss_applies, model_loss
 from components.train.packing import PackingCollator, pad_fraction, supervised_tokens
 from components.train.parts import apply_trainable, part_of
@@ -527,11 +528,12 @@ class Matrix:
         return check_limits(self.fam, self.workdir)
 
     def stage_packing(self) -> str:
-        """Packed == unpacked on the matrix rows, on the model as loaded (before any training; eval: no dropout)."""
+        """Packed == unpacked on the matrix rows, on the model as loaded (before any training; eval: no dropout), with
+        the attention a packed run uses."""
         if not self.fam.packing:
             raise StageSkipped(f"{self.fam.name} declares packing=False: {self.fam.notes or '(no note)'}")
         self.model.eval()
-        attn = self.model.config._attn_implementation
+        attn = use_packed_sdpa(self.model)  # as a packed training run attends (components/train/attention.py)
         details = [check_packing(self.model, self.collator, group) for group in self.groups]
         return f"{attn}; " + "; ".join(details)
 

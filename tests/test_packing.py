@@ -18,6 +18,7 @@ from components.data.rows import to_messages
 from components.models.catalog import FAMILIES
 from components.models.loading import ModelRef, load_model, load_processor, upstream_bugs
 from components.models.tiny.build import recipe_for
+from components.train.attention import PACKED_SDPA, use_packed_sdpa
 from components.train.loss import model_loss
 from components.train.packing import (
     Batching,
@@ -121,11 +122,13 @@ def assert_same(unpacked, packed):
 @pytest.mark.parametrize("family", PACKING)
 def test_packed_equals_unpacked(family, tiny_path, one_thread):
     """Loss and gradients of every parameter, packed against padded, with the model's own loss (full logits) and the
-    chunked loss, fp32, rel 1e-5."""
+    chunked loss, fp32, rel 1e-5. The packed batch runs on the attention a packed run trains with (`packed_sdpa`
+    where the model is on sdpa throughout), the padded one on sdpa."""
     path = str(tiny_path(family))
     torch.manual_seed(0)
     model = dataclasses.replace(ModelRef.from_path(path), attn_implementation="sdpa").load_model(torch.float32)
     model.eval()  # no dropout: both passes must see the same function
+    packed_attn = use_packed_sdpa(model)  # the attention a packed training run uses: unpacked runs on plain sdpa
     collator = VLMCollator(load_processor(path))
     for rows in batches_for(family):
         padded = collator(rows)
@@ -138,7 +141,9 @@ def test_packed_equals_unpacked(family, tiny_path, one_thread):
         assert (packed["position_ids"][0, starts] == 0).all()
         for chunked in (False, True):
             results = []
-            for batch in (padded, packed):
+            for batch, attn in ((padded, "sdpa"), (packed, packed_attn)):
+                if packed_attn == PACKED_SDPA:
+                    model.set_attn_implementation(attn)
                 model.zero_grad()
                 try:
                     with upstream_bugs(FAMILIES[family]):
@@ -300,6 +305,9 @@ def test_default_config_trains_fast_and_says_how(tmp_path, tiny_path, one_thread
     short convolutions along the row) length-grouped; both with the chunked loss; the result says which."""
     res = train_tiny(tmp_path, str(tiny_path(family)), evaluate=True)
     assert res.metrics["batching"] == batching and res.metrics["loss"] == "chunked"
+    # packed rows attend per sample; the name is the run's alone: the saved checkpoint does not carry it
+    assert res.metrics["attention"] == ("packed_sdpa" if batching == "packed" else "sdpa")
+    assert not [f for f in res.checkpoint.rglob("*.json") if "packed_sdpa" in f.read_text()]
     assert np.isfinite(res.metrics["eval_loss"])  # evaluation goes through the same collator and loss
 
 

@@ -22,6 +22,7 @@ from components.data.prepare import run_stop_tokens
 from components.data.rows import to_messages
 from components.models.family import Family
 from components.models.loading import ModelRef
+from components.train.attention import use_packed_sdpa
 from components.train.balancing import MediaBalancingCollator
 from components.train.loss import chunked_loss_applies
 from components.train.packing import Batching, PackingCollator, resolve_batching, sample_lengths
@@ -139,15 +140,17 @@ def train(
     output_dir = Path(output_dir)
     ref = model_ref(cfg, model)
     model, processor, fam = load_for_training(cfg, ref)
+    batching = resolve_batching(cfg.train, fam)
+    # packed rows on sdpa: one causal attention call per sample, not a dense block mask (components/train/attention.py)
+    attention = use_packed_sdpa(model) if batching.packing else model.config._attn_implementation
     model = apply_trainable(model, fam, cfg.train)
     n_train, n_total = count_trainable(model)
     log.info("trainable parameters: %d / %d (%.2f%%)", n_train, n_total, 100 * n_train / max(n_total, 1))
     collator = VLMCollator(processor, run_stop_tokens(ref, processor), cfg.train.max_length)  # as validation counts
-    batching = resolve_batching(cfg.train, fam)
     # ZeRO-3 partitions the LM head outside forward: the model's own loss there (components/train/loss.py)
     chunked = cfg.train.chunked_loss and cfg.train.zero_stage != 3 and chunked_loss_applies(model)
     loss = "chunked" if chunked else "full_logits"
-    log.info("batching: %s (%s); loss: %s", batching.mode, batching.reason, loss)
+    log.info("batching: %s (%s); attention: %s; loss: %s", batching.mode, batching.reason, attention, loss)
     trainer_cls, extra = fast_trainer(cfg.train, fam, batching, collator, train_ds)
     if cfg.train.zero_stage == 3:  # every rank runs the vision path(s) every step (train/balancing.py)
         collator = MediaBalancingCollator(collator, fam.video)
@@ -184,7 +187,7 @@ def train(
     world_size = trainer.args.world_size
     metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
     metrics.update(trainable_params=n_train, world_size=world_size, global_step=trainer.state.global_step)
-    metrics.update(batching=batching.mode, loss=loss)  # which path the run took (the finetune step's metadata)
+    metrics.update(batching=batching.mode, attention=attention, loss=loss)  # the path the run took (step metadata)
     is_adapter = (final / "adapter_config.json").exists()
     if rank0:
         (final / "training_args.bin").unlink(missing_ok=True)  # a pickle: checkpoints carry JSON only
