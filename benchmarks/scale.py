@@ -173,6 +173,7 @@ def phase(name: str, workdir: Path) -> dict:
             "issues": dict(report.issue_counts),
             "cached": stats["train"]["cached"],
             "checked": stats["train"]["checked"],
+            "shared_start": stats["train"].get("shared_start", 0),  # first rows taken whole from an earlier file
             "gx_s": round(stats["train"]["gx_s"], 2),
             "counted_in_main": stats["counted"],
         }

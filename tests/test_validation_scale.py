@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,6 +137,59 @@ def test_an_unchanged_file_is_answered_whole_from_the_cache(corpus, tmp_path):
         touched = {}
         assert run(corpus.path, cache, touched)[1] == first[1]  # the same outcome, found again by the row checks
         assert touched["whole_file"] is False and touched["checked"] > 0
+    finally:
+        image.write_bytes(before)
+
+
+def test_appended_rows_share_the_outcome_of_the_rows_before_them(corpus, tmp_path):
+    """A JSONL file validated, then rows appended (to it, or in another file that starts with its rows): the first
+    rows' outcome is taken whole from the earlier validation (no row record read), only the appended rows are
+    checked, and samples and report are those of an uncached validation, with duplicates and failed expectations
+    across old and new rows. Other first rows, or a media file changed since, share nothing."""
+    rows = json.loads(corpus.path.read_text())
+    jsonl = corpus.path.with_name("rows.jsonl")
+
+    def write(path, rows):
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    write(jsonl, rows)
+    cache = RowCache(ValidationCache(tmp_path / "v.sqlite"), "context")
+    _validate(jsonl, corpus.data_cfg, cache)
+    image_row = next(r for r in rows if isinstance(r, dict) and r.get("id") == "image")
+    added = [
+        _row("appended", "hi", "yo"),
+        _row("text_only", "a new row with an old row's id", "x"),
+        {**image_row, "id": "image_again"},  # the same content as an old row
+    ]
+    grown = rows + added
+    write(jsonl, grown)
+    stats = {}
+    got = _validate(jsonl, corpus.data_cfg, cache, stats=stats)
+    assert got == _validate(jsonl, corpus.data_cfg)
+    assert stats["shared_start"] == len(rows) and stats["checked"] == len(added) and stats["cached"] == len(rows)
+    new = len(rows)
+    assert any(i["index"] == new + 1 and i["kind"] == "expect_column_values_to_be_unique" for i in got[1]["issues"])
+    assert [new + 2, rows.index(image_row)] in [list(d) for d in got[1]["duplicates"]]
+
+    other = jsonl.with_name("other.jsonl")  # another file, starting with the rows of the longest one validated
+    write(other, [*grown, _row("more", "a", "b")])
+    stats = {}
+    assert _validate(other, corpus.data_cfg, cache, stats=stats) == _validate(other, corpus.data_cfg)
+    assert stats["shared_start"] == len(grown) and stats["checked"] == 1
+
+    write(other, [_row("first", "a", "b"), *grown])  # other first rows: each row from its own record
+    stats = {}
+    assert _validate(other, corpus.data_cfg, cache, stats=stats) == _validate(other, corpus.data_cfg)
+    assert stats["shared_start"] == 0 and stats["checked"] == 1 and stats["cached"] == len(grown)
+
+    image = Path(corpus.path).parent / "media" / image_row["image"]
+    before = image.read_bytes()
+    try:
+        image.write_bytes(before + b"\0")  # every file validated so far names it
+        write(jsonl, [*grown, _row("last", "a", "b")])
+        stats = {}
+        assert _validate(jsonl, corpus.data_cfg, cache, stats=stats) == _validate(jsonl, corpus.data_cfg)
+        assert stats["shared_start"] == 0 and stats["checked"] > 1
     finally:
         image.write_bytes(before)
 
@@ -278,6 +332,62 @@ def test_size_only_count_equals_the_collator_count_under_resize_settings(demo, t
                 assert fast(s) == slow(s), (s.index, max_pixels, data)
         assert fast.counted["collator"] == 0 and fast.counted["fast"] == 2 * len(samples)
     assert MediaSettings.from_config(d).max_pixels is None
+
+
+def test_media_seen_before_is_not_decoded_again(demo, tmp_path, monkeypatch):
+    """New rows naming media files a cached validation checked (same bytes, same context) take those files' decode
+    results and token sizes from the cache: nothing is decoded, and the report is the one of an uncached validation
+    with the real token counter. A file rewritten with other bytes is decoded and sized again."""
+    from components.data import media_checks, prepare
+
+    cfg, ref, processor = demo
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.new("RGB", (120, 80), "red").save(data / "a.png")
+    shutil.copyfile(next((ROOT / "example_data" / "media" / "train").glob("vid_*.mp4")), data / "v.mp4")
+    first = [_row("i0", "<image>\nq0", "red", image="a.png"), _row("v0", "<video>\nq1", "left", video="v.mp4")]
+    more = [_row("i1", "<image>\nq2", "red", image="a.png"), _row("v1", "<video>\nq3", "left", video="v.mp4")]
+    path = data / "rows.json"
+    run = cfg.model_copy(update={"data": cfg.data.model_copy(update={"image_folder": str(data),
+                                                                     "video_folder": str(data)})})  # fmt: skip
+    calls = {"image": 0, "video": 0, "size": 0, "frames": 0}
+
+    def counting(name, fn):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(media_checks, "_check_image", counting("image", media_checks._check_image))
+    monkeypatch.setattr(media_checks, "_check_video", counting("video", media_checks._check_video))
+    monkeypatch.setattr(prepare.media, "upright_size", counting("size", media.upright_size))
+    monkeypatch.setattr(prepare.media, "load_video", counting("frames", media.load_video))
+    cache = RowCache(ValidationCache(tmp_path / "v.sqlite"), "context")
+
+    def validate(rows, cache=None):
+        path.write_text(json.dumps(rows))
+        for k in calls:
+            calls[k] = 0
+        stats = {}
+        samples, report = validate_samples(
+            path, run.data, token_length=token_counter(run, processor, ref), max_length=run.train.max_length,
+            cache=cache, stats=stats,
+        )  # fmt: skip
+        return [asdict(s) for s in samples], report.to_dict(), stats, dict(calls)
+
+    cold = validate(first, cache)
+    assert cold[3] == {"image": 1, "video": 1, "size": 1, "frames": 1} and cold[2]["checked"] == 2
+    warm = validate(first + more, cache)
+    assert warm[2]["checked"] == 2 and warm[2]["cached"] == 2
+    assert warm[3] == {"image": 0, "video": 0, "size": 0, "frames": 0}
+    plain = validate(first + more)
+    assert warm[:2] == plain[:2] and plain[3]["image"] == 1
+    # another image under the same name: decoded and sized again, and counted at its own size
+    Image.new("RGB", (300, 240), "blue").save(data / "a.png")
+    changed = validate(first + more + [_row("i2", "<image>\nq4", "blue", image="a.png")], cache)
+    assert changed[3]["image"] == 1 and changed[3]["size"] == 1 and changed[3]["video"] == 0
+    assert changed[:2] == validate(first + more + [_row("i2", "<image>\nq4", "blue", image="a.png")])[:2]
 
 
 def test_scale_benchmark_runs_small(tmp_path):

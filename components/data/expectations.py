@@ -16,10 +16,11 @@ The report's HTML embeds GX's own Data Docs page of each suite's validation resu
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,11 +144,38 @@ def _dataset_suite(data_cfg: DataConfig) -> list[gxe.Expectation]:
     return expectations
 
 
-def _rows_frame(table: list[dict[str, Any]], token_counts: dict[int, tuple[int, int]]) -> pd.DataFrame:
-    """The row suite's table: only the columns its expectations read (GX hashes the whole frame for its batch
-    fingerprint), built column by column; numeric columns as int64 / float64 (GX compares those vectorised, and
+SUMMARY_COLUMNS = (*ROW_SUITE_COLUMNS, "parse_ok", "media_ok")  # every key of a summarise_row line
+
+
+class SummaryTable:
+    """summarise_row lines held column by column (GX's frames are built from the columns; validation stores them
+    with a file's outcome, components/data/validate.py)."""
+
+    def __init__(self, columns: dict[str, list] | None = None):
+        self.columns = columns if columns is not None else {c: [] for c in SUMMARY_COLUMNS}
+
+    @classmethod
+    def of(cls, rows: Iterable[dict[str, Any]]) -> SummaryTable:
+        table = cls()
+        for row in rows:
+            table.append(row)
+        return table
+
+    def append(self, row: dict[str, Any]) -> None:
+        for column, values in self.columns.items():
+            values.append(row[column])
+
+    def __len__(self) -> int:
+        return len(self.columns["index"])
+
+
+def _rows_frame(table: SummaryTable, invalid: set[int], token_counts: dict[int, tuple[int, int]]) -> pd.DataFrame:
+    """The row suite's table, of the rows not in `invalid`: only the columns its expectations read (GX hashes the
+    whole frame for its batch fingerprint); numeric columns as int64 / float64 (GX compares those vectorised, and
     any other dtype one value at a time in Python)."""
-    columns: dict[str, Any] = {c: [r[c] for r in table] for c in ROW_SUITE_COLUMNS}
+    index = np.asarray(table.columns["index"], dtype=np.int64)
+    keep = ~np.isin(index, np.fromiter(invalid, dtype=np.int64, count=len(invalid)))
+    columns: dict[str, Any] = {c: list(itertools.compress(table.columns[c], keep)) for c in ROW_SUITE_COLUMNS}
     counts = [token_counts.get(i, (np.nan, np.nan)) for i in columns["index"]]  # NaN: not counted (no processor)
     columns["n_tokens"] = np.array([c[0] for c in counts], dtype=float)
     columns["n_supervised"] = np.array([c[1] for c in counts], dtype=float)
@@ -160,13 +188,14 @@ def _rows_frame(table: list[dict[str, Any]], token_counts: dict[int, tuple[int, 
     return df
 
 
-def _dataset_frame(table: list[dict[str, Any]], total: int, invalid: set[int]) -> pd.DataFrame:
+def _dataset_frame(table: SummaryTable, total: int, invalid: set[int]) -> pd.DataFrame:
     dropped = np.zeros(total)
     dropped[sorted(invalid)] = 1.0
     # each row's modality as a code; -1 for a dropped row (and a row that is no object), null in the share columns
     codes = np.full(total, -1)
-    indices = np.fromiter((r["index"] for r in table), dtype=int, count=len(table))
-    modalities = np.fromiter((MODALITIES.index(r["modality"]) for r in table), dtype=int, count=len(table))
+    indices = np.asarray(table.columns["index"], dtype=int)
+    code = {m: k for k, m in enumerate(MODALITIES)}
+    modalities = np.fromiter((code[m] for m in table.columns["modality"]), dtype=int, count=len(table))
     kept = dropped[indices] == 0.0
     codes[indices[kept]] = modalities[kept]
     columns: dict[str, Any] = {"index": np.arange(total), "dropped": dropped}
@@ -278,7 +307,7 @@ def _plain(value: Any) -> Any:
 
 
 def run_expectations(
-    table: list[dict[str, Any]],
+    table: SummaryTable | Sequence[dict[str, Any]],
     *,
     total: int,
     invalid: set[int],
@@ -288,15 +317,17 @@ def run_expectations(
     token_counts: dict[int, tuple[int, int]] | None = None,
 ) -> ExpectationOutcome:
     """Run both suites in an ephemeral GX context. `table` holds summarise_row lines (of every row that is an
-    object), `invalid` the indices the per-row checks rejected, `token_counts` (num_tokens, num_supervised) per row
-    index as validation counted them."""
+    object; a list or a SummaryTable), `invalid` the indices the per-row checks rejected, `token_counts`
+    (num_tokens, num_supervised) per row index as validation counted them."""
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas("dataset").add_dataframe_asset("rows")
     batch_definition = asset.add_batch_definition_whole_dataframe("all_rows")
 
-    rows_frame = _rows_frame([r for r in table if r["index"] not in invalid], token_counts or {})
+    if not isinstance(table, SummaryTable):
+        table = SummaryTable.of(table)
+    rows_frame = _rows_frame(table, invalid, token_counts or {})
     suite = _row_suite(model_limits, max_length)
     row_validation = _validate(batch_definition, context, ROW_SUITE, suite, rows_frame)
     row_issues: list[Issue] = []

@@ -78,11 +78,16 @@ def _check_video(path: Path) -> Problem | None:
 
 class MediaChecker:
     """Checks each file once, however many rows use it. An object-store URI is read through the local read-through
-    folder (components/data/remote.py); a missing or unreadable object is a problem like a missing local file."""
+    folder (components/data/remote.py); a missing or unreadable object is a problem like a missing local file.
+
+    `memo` holds what costs a decode, keyed by (kind, path): a local file's decode result once its path checks passed
+    (the path checks, a resolve and a stat, run again in every process), an object's whole result. Validation fills it
+    from the validation cache for files whose bytes it has seen (components/data/validate.py)."""
 
     def __init__(self, roots: list[Path | str] | None, max_image_pixels: int):
         self.roots, self.max_image_pixels = roots, max_image_pixels
-        self._cache: dict[tuple[str, str], Problem | None] = {}
+        self.memo: dict[tuple[str, str], Problem | None] = {}
+        self._paths: dict[tuple[str, str], tuple[Path | None, Problem | None]] = {}
 
     def _check_remote(self, media: Literal["image", "video"], uri: str) -> Problem | None:
         if self.roots is not None and not any(uri.startswith(str(r).rstrip("/") + "/") for r in self.roots):
@@ -96,13 +101,31 @@ class MediaChecker:
         problem = _check_image(local, self.max_image_pixels) if media == "image" else _check_video(local)
         return None if problem is None else (problem[0], problem[1].replace(str(local), uri))
 
+    def media_facts(self, kind: str, path: str) -> dict | None:
+        """What is known of this file without its path checks, as JSON, or None (see TokenCounter.media_facts)."""
+        key = (kind, path)
+        if key not in self.memo:
+            return None
+        problem = self.memo[key]
+        return {"problem": list(problem) if problem is not None else None}
+
+    def learn_media(self, kind: str, path: str, facts: dict) -> None:
+        problem = facts["problem"]
+        self.memo.setdefault((kind, path), tuple(problem) if problem is not None else None)
+
     def __call__(self, media: Literal["image", "video"], path: str) -> Problem | None:
         key = (media, path)
-        if key not in self._cache and is_uri(path):
-            self._cache[key] = self._check_remote(media, path)
-        if key not in self._cache:
-            resolved, problem = _check_path(Path(path), self.roots, media)
-            if resolved is not None:
-                problem = _check_image(resolved, self.max_image_pixels) if media == "image" else _check_video(resolved)
-            self._cache[key] = problem
-        return self._cache[key]
+        if is_uri(path):
+            if key not in self.memo:
+                self.memo[key] = self._check_remote(media, path)
+            return self.memo[key]
+        if key not in self._paths:
+            self._paths[key] = _check_path(Path(path), self.roots, media)
+        resolved, problem = self._paths[key]
+        if resolved is None:
+            return problem
+        if key not in self.memo:
+            self.memo[key] = (
+                _check_image(resolved, self.max_image_pixels) if media == "image" else _check_video(resolved)
+            )
+        return self.memo[key]

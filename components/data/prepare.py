@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -130,7 +131,7 @@ class TokenCounter:
         self.cfg, self.processor = cfg, processor
         self.collator = VLMCollator(processor, run_stop_tokens(ref or ModelRef.from_config(cfg.model), processor))
         self.fast = fast and self._size_only(processor)
-        self._sizes: dict[tuple, int] = {}
+        self.memo: dict[tuple[str, str], dict[MediaSettings, int]] = {}  # (kind, path) -> settings -> media tokens
         self.counted = {"fast": 0, "collator": 0}
 
     @staticmethod
@@ -152,23 +153,34 @@ class TokenCounter:
         return batch_token_counts(self.collator([collator_row(sample, self.cfg)]))
 
     def _media_tokens(self, kind: str, path: str, s: MediaSettings) -> int:
-        key = (kind, path, s)
-        if key not in self._sizes:
+        known = self.memo.setdefault((kind, path), {})
+        if s not in known:
             try:
                 if kind == "image":
                     width, height = media.target_size(*media.upright_size(path), s.min_pixels, s.max_pixels)
                     data = self.processor._get_num_multimodal_tokens(image_sizes=[(height, width)])
-                    self._sizes[key] = int(data.num_image_tokens[0])
+                    known[s] = int(data.num_image_tokens[0])
                 else:
                     video = getattr(self.processor, "video_processor", None)
                     if video is None or getattr(video, "cap_pixels_per_frame", None) or not video.do_resize:
                         raise _NoFastPath
                     frames = media.load_video(path, s.num_frames, s.max_fps, s.max_pixels)[0]
                     data = self.processor._get_num_multimodal_tokens(video_sizes=[frames.shape[:3]])
-                    self._sizes[key] = int(data.num_video_tokens[0])
+                    known[s] = int(data.num_video_tokens[0])
             except (ValueError, OSError, AttributeError, KeyError, TypeError) as e:
                 raise _NoFastPath from e  # the collator path gives the exact error (or count)
-        return self._sizes[key]
+        return known[s]
+
+    def media_facts(self, kind: str, path: str) -> list | None:
+        """The media tokens known for this file, as JSON ([[settings key, tokens], ...]), or None (validation stores
+        them with the file's digest: components/data/validate.py)."""
+        known = self.memo.get((kind, path))
+        return [[s.key(), n] for s, n in known.items()] if known else None
+
+    def learn_media(self, kind: str, path: str, facts: list) -> None:
+        known = self.memo.setdefault((kind, path), {})
+        for key, n in facts:
+            known.setdefault(MediaSettings(**json.loads(key)), n)
 
     def _count_fast(self, sample: Sample) -> tuple[int, int]:
         s = MediaSettings.from_config(self.cfg.data).for_row(sample.max_frames, sample.max_pixels)

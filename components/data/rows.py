@@ -74,6 +74,11 @@ class DataFile:
         if self._lines is not None:
             self._rows[i] = _UNREAD
 
+    @property
+    def is_lines(self) -> bool:
+        """A JSONL file: each row's text is its own line."""
+        return self._lines is not None
+
     def text(self, i: int) -> str:
         """The row's own text: its JSONL line as written, or (a JSON list's row) its JSON with sorted keys."""
         if self._lines is not None:

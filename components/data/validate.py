@@ -21,12 +21,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import torch
 
 from components.artifacts import LineRows, Sample, sample_line
 from components.config import DataConfig
 from components.data.expectations import (
     MODALITIES,
+    SummaryTable,
     run_expectations,
     stored_data_docs,
     stored_validations,
@@ -45,7 +47,7 @@ from components.data.row_checks import (
     special_token_problem,
 )
 from components.data.rows import DataFile, RowError, media_root, parse_row, read_data_file
-from components.data.validation_cache import ValidationCache, media_versions
+from components.data.validation_cache import MISSING, ValidationCache, media_versions
 from components.storage import StorageError, is_uri
 
 
@@ -126,26 +128,68 @@ def _worker_init() -> None:
     torch.set_num_threads(1)  # one intra-op thread per worker process: the workers are the parallelism
 
 
-def _run_chunk(indices: list[int]) -> list[tuple[int, dict[str, Any]]]:
+_SENT: dict[tuple[str, str], dict] = {}  # in a worker: the facts of each media file it has sent back
+
+# The checks that keep what they learn of each media file (`media_facts` / `learn_media`): the decode check
+# (MediaChecker) and the token counter's media sizes (prepare.TokenCounter).
+MEDIA_FACT_OWNERS = ("check_media", "token_length")
+
+
+def _media_files(samples) -> dict[tuple[str, str], None]:
+    """The (kind, path) of every media file the samples name, each once, in order."""
+    files: dict[tuple[str, str], None] = {}
+    for s in samples:
+        files.update(dict.fromkeys(("image", p) for p in s.images))
+        files.update(dict.fromkeys(("video", p) for p in s.videos))
+    return files
+
+
+def _facts_of(checks: _Checks, files) -> dict[tuple[str, str], dict[str, Any]]:
+    """What the checks know of each file, as JSON: {(kind, path): {owner: facts}} (files they know nothing of left
+    out)."""
+    out = {}
+    for f in files:
+        facts = {}
+        for name in MEDIA_FACT_OWNERS:
+            owner = getattr(checks, name)
+            got = owner.media_facts(*f) if hasattr(owner, "media_facts") else None
+            if got is not None:
+                facts[name] = got
+        if facts:
+            out[f] = facts
+    return out
+
+
+def _run_chunk(indices: list[int]) -> tuple[list[tuple[int, dict[str, Any]]], dict]:
+    """The outcomes of these rows, and the facts of their media files that this worker has not sent back yet."""
     assert _WORKER is not None
-    return [(i, _WORKER.run(_WORKER.samples[i])) for i in indices]
+    results = [(i, _WORKER.run(_WORKER.samples[i])) for i in indices]
+    facts = _facts_of(_WORKER, _media_files(_WORKER.samples[i] for i in indices))
+    new = {f: v for f, v in facts.items() if _SENT.get(f) != v}
+    _SENT.update(new)
+    return results, new
 
 
-def _run_all(checks: _Checks, todo: list[int], workers: int) -> dict[int, dict[str, Any]]:
-    """Each row's outcome; in `workers` forked processes when there are enough rows to be worth it."""
+def _run_all(checks: _Checks, todo: list[int], workers: int) -> tuple[dict[int, dict[str, Any]], dict]:
+    """Each row's outcome, and the facts of its media files learned on the way (_facts_of); in `workers` forked
+    processes when there are enough rows to be worth it."""
     global _WORKER
     if workers < 2 or len(todo) < 2 * MIN_CHUNK:
-        return {i: checks.run(checks.samples[i]) for i in todo}
+        results = {i: checks.run(checks.samples[i]) for i in todo}
+        return results, _facts_of(checks, _media_files(checks.samples[i] for i in todo))
     size = max(MIN_CHUNK, min(MAX_CHUNK, len(todo) // (workers * 8)))
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
     _WORKER = checks
     done: dict[int, dict[str, Any]] = {}
+    learned: dict[tuple[str, str], dict[str, Any]] = {}
     pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
     ended = False
     try:
         parts = pool.imap(_run_chunk, chunks)
         for _ in chunks:
-            done |= dict(parts.next(timeout=STALL_S))
+            results, facts = parts.next(timeout=STALL_S)
+            done |= dict(results)
+            learned |= facts
         # Every chunk answered: the workers get their end-of-work sentinel and exit on their own. Not `terminate`,
         # which signals them: a worker still starting (its task taken by the other one) may not have reset the
         # SIGTERM handler copied from the parent yet, ignore the signal and wait forever on the queue terminate holds.
@@ -161,7 +205,9 @@ def _run_all(checks: _Checks, todo: list[int], workers: int) -> dict[int, dict[s
         if not ended:
             pool.terminate()  # stalled or failed: the workers started long ago, SIGTERM (reset to default) ends them
         _WORKER = None
-    return done | {i: checks.run(checks.samples[i]) for i in todo if i not in done}
+    rest = [i for i in todo if i not in done]
+    done |= {i: checks.run(checks.samples[i]) for i in rest}
+    return done, learned | _facts_of(checks, _media_files(checks.samples[i] for i in rest))
 
 
 def _to_cache(result: dict[str, Any], index: int) -> dict[str, Any]:
@@ -221,10 +267,13 @@ def validate_samples(
     fewer frames / pixels (Sample.max_frames / max_pixels) until it fits, and is listed in `report.shrunk`.
     With `workers` >= 2 the per-row checks run in that many forked processes. With a `cache` (the report is the same
     either way): a file whose bytes, media versions and context were validated before is answered whole from its
-    stored outcome, no row parsed; otherwise each row whose text, media bytes and context were validated before takes
-    its stored record (sample, outcome, GX summary line) and only the other rows are parsed and checked. `stats`, when
-    given, receives the counts: rows, parsed (rows that are samples), cached (rows taken from the cache), checked
-    (rows checked here), whole_file (answered whole), and gx_s (the seconds of the Great Expectations suites).
+    stored outcome, no row parsed; otherwise the first rows it shares with a JSONL file validated before (rows
+    appended since) take that file's outcome whole, each other row whose text, media bytes and context were validated
+    before takes its stored record (sample, outcome, GX summary line), and only the rest are parsed and checked, with
+    what the cache knows of their media files (decode result, token sizes). `stats`, when given, receives the counts:
+    rows, parsed (rows that are samples), cached (rows taken from the cache), checked (rows checked here), whole_file
+    (answered whole), shared_start (first rows taken from another file's outcome) and gx_s (the seconds of the Great
+    Expectations suites).
     """
     image_root = media_root(data_cfg.image_folder, path, base)
     video_root = media_root(data_cfg.video_folder, path, base)
@@ -257,15 +306,20 @@ def validate_samples(
         max_length,
     )
 
-    # rows validated before (the same text, media bytes and context): their stored record, not parsed, not checked
+    # the rows a file validated before shares with this one, from its start (rows appended since): its outcome
+    done = _Done()
+    if cache is not None:
+        done = _shared_start(cache, data, image_root, video_root)
+    start = done.rows
+    # other rows validated before (the same text, media bytes and context): their stored record, not parsed, not checked
     keys: dict[int, str] = {}
     records: dict[int, dict[str, Any]] = {}
     if cache is not None:
-        keys = _row_keys(data, cache.context, image_root, video_root)
+        keys = _row_keys(data, cache.context, image_root, video_root, start)
         records = _stored_records(cache.store, keys)
 
     parse_issues: dict[int, Issue] = {}
-    for index in range(len(data)):
+    for index in range(start, len(data)):
         if index in records:
             continue
         try:
@@ -280,24 +334,27 @@ def validate_samples(
             )
         except RowError as e:
             parse_issues[index] = Issue(index, e.row_id, e.reason, e.kind)
+    # media files seen before (same bytes, same context): their decode check and token sizes are not redone
+    fact_keys, stored_facts = _seed_media_facts(cache, checks) if cache is not None else ({}, {})
     with pillow_pixel_limit(data_cfg.max_image_pixels):
-        results = _run_all(checks, list(checks.samples), workers)
+        results, learned = _run_all(checks, list(checks.samples), workers)
+    if cache is not None:
+        _store_media_facts(cache.store, fact_keys, stored_facts, learned)
     checked = len(results)
 
-    lines: list[bytes] = []  # each sample's line (sample_line), in row order
-    indices: list[int] = []
-    row_media: list[list[str]] = []
-    modalities: dict[int, str] = {}
-    issues: list[Issue] = []
-    table: list[dict[str, Any]] = []
+    lines, indices, row_media = done.lines, done.indices, done.row_media  # each sample's line, index, media
+    modalities, fingerprints, token_list = done.modalities, done.fingerprints, done.tokens  # each sample's
+    issues, table, shrunk, escaped = done.issues, done.table, done.shrunk, done.escaped
     first_seen: dict[str, int] = {}
     duplicates: list[tuple[int, int]] = []
-    shrunk: list[dict[str, Any]] = []
-    escaped: list[int] = []
-    tokens: dict[int, tuple[int, int]] = {}
+    for index, fingerprint in zip(indices, fingerprints, strict=True):
+        if fingerprint in first_seen:
+            duplicates.append((index, first_seen[fingerprint]))
+        else:
+            first_seen[fingerprint] = index
     new_records: dict[int, dict[str, Any]] = {}
-    cached = len(records)
-    for index in range(len(data)):
+    cached = start + len(records)
+    for index in range(start, len(data)):
         record = records.pop(index, None)  # (each row's record, sample and parsed row let go once it is done)
         if record is not None and "parse" in record:
             issues.append(Issue(index, *record["parse"]))
@@ -306,11 +363,13 @@ def validate_samples(
             continue
         if record is not None:
             head, tail = record["line"]
-            lines.append(f'{head}"index":{index},{tail}'.encode())
+            lines.append(b'%s"index":%d,%s' % (head, index, tail))
             row_media.append(list(record["media"]))
             row_id, modality = record["id"], record["modality"]
-            result = _from_cache(record["result"], index)
-            summary = {**record["summary"], "index": index}
+            result = record["result"]
+            if result["problems"]:
+                result = _from_cache(result, index)
+            summary = {**record["summary"], "index": index}  # (a copy: rows with the same text share a record)
             fingerprint = record["fingerprint"]
         else:
             sample = checks.samples.get(index)
@@ -336,10 +395,10 @@ def validate_samples(
             summary = summarise_row(index, data.row(index), data_cfg, parse_ok=True, media_ok=result["media_ok"])
             fingerprint = _fingerprint(data.row(index))
             data.forget(index)
-            head, sep, tail = line.decode().partition(f'"index":{index},')
+            head, sep, tail = line.partition(b'"index":%d,' % index)
             assert sep, "sample_line has its index after id and images"
             new_records[index] = {
-                "line": [head, tail],
+                "line": (head, tail),
                 "id": row_id,
                 "modality": modality,
                 "result": _to_cache(result, index),
@@ -348,13 +407,13 @@ def validate_samples(
                 "media": sample.images + sample.videos,
             }
         indices.append(index)
-        modalities[index] = modality
+        modalities.append(modality)
+        fingerprints.append(fingerprint)
         if result["escaped"]:
             escaped.append(index)
         if result["shrunk"] is not None:
             shrunk.append({"index": index, "id": row_id, **result["shrunk"]})
-        if result.get("tokens") is not None:
-            tokens[index] = tuple(result["tokens"])
+        token_list.append(result.get("tokens"))
         issues += [Issue(index, row_id, reason, kind) for kind, reason in result["problems"]]
         table.append(summary)
         if fingerprint in first_seen:
@@ -368,7 +427,10 @@ def validate_samples(
         _store_records(cache.store, keys, new_records)
     samples = LineRows(lines, indices, row_media)
     if stats is not None:
-        stats.update(rows=len(data), parsed=len(samples), cached=cached, checked=checked, whole_file=False)
+        stats.update(rows=len(data), parsed=len(samples), cached=cached, checked=checked, whole_file=False,
+                     shared_start=start)  # fmt: skip
+    tokens = {i: tuple(t) for i, t in zip(indices, token_list, strict=True) if t is not None}
+    check_issues = list(issues)
 
     # the dataset-level rules: rows a failed expectation names become issues (under "drop", dropped)
     gx_start = time.perf_counter()
@@ -386,7 +448,7 @@ def validate_samples(
     issues += expected.row_issues
     bad = {i.index for i in issues}
     valid = [i for i in indices if i not in bad]
-    modality_counts = Counter(modalities[i] for i in valid)
+    modality_counts = Counter(m for i, m in zip(indices, modalities, strict=True) if i not in bad)
     report = ValidationReport(
         source=str(path),
         total=len(data),
@@ -409,16 +471,99 @@ def validate_samples(
     if file_key is not None:
         media = samples.media
         entry = _file_entry(samples, media, report, stored_validations(expected.validations))
-        cache.store.put_file(slot, file_key, media_versions(media), entry)
+        rows = {
+            "table": table.columns,
+            "fingerprints": fingerprints,
+            "modalities": modalities,
+            "tokens": token_list,
+            "check_issues": [[i.index, i.row_id, i.reason, i.kind] for i in check_issues],
+        }
+        group, digest = _group_key(image_root, video_root, cache.context), _rows_digests(data, {len(data)})
+        cache.store.put_file(
+            slot, file_key, media_versions(media), entry, group, len(data), digest.get(len(data)), _dumps(rows)
+        )
     return samples, report
 
 
-def _row_keys(data: DataFile, context: str, image_root: Any, video_root: Any) -> dict[int, str]:
+@dataclass
+class _Done:
+    """What validation holds before it starts on a file's rows: the outcome of the first `rows` rows, which a file
+    validated before shares with this one (_shared_start), each sample's line, index, media, modality, duplicate
+    fingerprint and token counts, the per-row checks' issues, the GX summary table, the rows shrunk or escaped."""
+
+    rows: int = 0
+    lines: list[bytes] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    row_media: list[list[str]] = field(default_factory=list)
+    modalities: list[str] = field(default_factory=list)
+    fingerprints: list[str] = field(default_factory=list)
+    tokens: list[list[int] | None] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    table: SummaryTable = field(default_factory=SummaryTable)
+    shrunk: list[dict[str, Any]] = field(default_factory=list)
+    escaped: list[int] = field(default_factory=list)
+
+
+def _group_key(image_root: Any, video_root: Any, context: str) -> str:
+    """Files whose rows, at the same place in the file, have the same outcome: same media folders, same context."""
+    return hashlib.sha256(json.dumps([str(image_root), str(video_root), context]).encode()).hexdigest()
+
+
+def _rows_digests(data: DataFile, counts: set[int]) -> dict[int, str]:
+    """sha256 of the texts of the first n rows, for each n in `counts` (one pass); none for a JSON list, whose rows'
+    texts are not the file's own."""
+    if not data.is_lines or not counts:
+        return {}
+    h, out, last = hashlib.sha256(), {}, max(counts)
+    if 0 in counts:
+        out[0] = h.hexdigest()
+    for i in range(min(last, len(data))):
+        h.update(data.text(i).encode())
+        h.update(b"\n")
+        if i + 1 in counts:
+            out[i + 1] = h.hexdigest()
+    return out
+
+
+def _shared_start(cache: RowCache, data: DataFile, image_root: Any, video_root: Any) -> _Done:
+    """The outcome of the longest run of first rows this file shares with a JSONL file validated before (the same
+    file before rows were appended, or another one it extends) under the same media folders and context, whose media
+    files have not changed since; nothing when there is none."""
+    group = _group_key(image_root, video_root, cache.context)
+    candidates = cache.store.file_candidates(group, len(data))
+    digests = _rows_digests(data, {n for _, n, _ in candidates})
+    for other, n, digest in candidates:
+        if n == 0 or digests.get(n) != digest:
+            continue
+        found = cache.store.get_file_rows(other)
+        if found is None or media_versions(found[0]) != found[0]:
+            continue
+        try:
+            samples, report = _from_file_entry(found[1])
+            rows = orjson.loads(found[2])
+        except (TypeError, ValueError, KeyError):
+            continue
+        if report.total != n:
+            continue
+        return _Done(
+            n, list(samples.lines()), samples.indices, samples.row_media, rows["modalities"], rows["fingerprints"],
+            rows["tokens"], [Issue(*i) for i in rows["check_issues"]], SummaryTable(rows["table"]),
+            list(report.shrunk), list(report.escaped),
+        )  # fmt: skip
+    return _Done()
+
+
+def _dumps(value: Any) -> bytes:
+    # json writes (NaN as NaN), orjson reads: a value it cannot read back makes the entry a miss
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _row_keys(data: DataFile, context: str, image_root: Any, video_root: Any, start: int = 0) -> dict[int, str]:
     """Each row's record key: its own text (a JSONL line as written, else its JSON with sorted keys), the folders its
     media paths resolve against and the context. The media bytes are checked against the record (_stored_records)."""
     prefix = hashlib.sha256(f"{context}\0{image_root}\0{video_root}\0".encode())
     keys = {}
-    for i in range(len(data)):
+    for i in range(start, len(data)):
         text = data.text(i)
         h = prefix.copy()
         h.update(text.encode())
@@ -428,7 +573,7 @@ def _row_keys(data: DataFile, context: str, image_root: Any, video_root: Any) ->
 
 def _stored_records(store: ValidationCache, keys: dict[int, str]) -> dict[int, dict[str, Any]]:
     """The stored records of these rows whose media files still have the digests they were checked with."""
-    stored = store.get(list(dict.fromkeys(keys.values())))
+    stored = store.get_records(list(dict.fromkeys(keys.values())))
     digests = store.digests(p for r in stored.values() for p in r.get("media", ()))
     fresh = {k for k, r in stored.items() if all(digests[p] == d for p, d in r.get("media", {}).items())}
     return {i: stored[k] for i, k in keys.items() if k in fresh}
@@ -440,7 +585,37 @@ def _store_records(store: ValidationCache, keys: dict[int, str], records: dict[i
     for r in records.values():
         if "media" in r:
             r["media"] = {p: digests[p] for p in r["media"]}
-    store.put({keys[i]: r for i, r in records.items()})
+    store.put_records({keys[i]: r for i, r in records.items()})
+
+
+def _seed_media_facts(cache: RowCache, checks: _Checks) -> tuple[dict[tuple[str, str], str], dict[str, Any]]:
+    """Give the checks what the cache holds of the media files the rows to check name, under this context and with
+    the bytes each file has now; returns each readable file's key and the facts found."""
+    files = _media_files(checks.samples.values())
+    if not files:
+        return {}, {}
+    digests = cache.store.digests(p for _, p in files)
+    keys = {
+        (kind, path): hashlib.sha256(f"{cache.context}\0{kind}\0{path}\0{digests[path]}".encode()).hexdigest()
+        for kind, path in files
+        if digests[path] != MISSING
+    }
+    stored = cache.store.get_media(list(keys.values()))
+    for (kind, path), key in keys.items():
+        for name, facts in stored.get(key, {}).items():
+            owner = getattr(checks, name, None)
+            if hasattr(owner, "learn_media"):
+                owner.learn_media(kind, path, facts)
+    return keys, stored
+
+
+def _store_media_facts(
+    store: ValidationCache, keys: dict[tuple[str, str], str], stored: dict[str, Any], learned: dict[tuple, dict]
+) -> None:
+    """Store the facts learned of each file where they add to what was stored."""
+    new = {keys[f]: facts for f, facts in learned.items() if f in keys and stored.get(keys[f]) != facts}
+    if new:
+        store.put_media(new)
 
 
 def _indexless(summary: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -5,10 +5,16 @@ A whole file's outcome (its samples as lines and its report) is keyed by the fil
 context, with the version of every media file its rows name: a file revalidated unchanged, its media unchanged, is
 answered from that entry without parsing a row.
 
+The entry also holds each row's outcome as columns, with the number of rows and a digest of their texts: a JSONL file
+that starts with the same rows (rows appended since), in the same media folders and context, takes the outcome of
+those rows from it whole.
+
 A row's record (its sample line, its outcome: issues, escaped special tokens, what it was shrunk to, whether its
 media passed; its GX summary line and duplicate fingerprint) is keyed by the row's own text, the media folders and the
 context, and holds the digests of the media files it names: a row whose media still have those digests takes its
 record, so a file revalidated with a few new or changed rows checks only those (components/data/validate.py).
+What the checks learned of a media file (decode result, token count per media setting) is kept by the context, the
+file's path and its digest, so rows checked later do not decode a file seen before.
 Media digests (sha256 of the file's
 bytes) are cached by (path, size, mtime_ns), so an unchanged file is not read again; an object-store URI's by (URI,
 its version token: ETag, modification time, size), so an unchanged object is not downloaded again.
@@ -40,12 +46,22 @@ log = logging.getLogger(__name__)
 MISSING = "missing"  # the digest of a path that cannot be read (the media check reports it)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, digest TEXT)",
-    "CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, result TEXT)",
-    # one entry per (data file path, context): the newest validation of that file, replaced when the file changes
-    "CREATE TABLE IF NOT EXISTS files (slot TEXT PRIMARY KEY, file_key TEXT, media TEXT, entry BLOB)",
+    # a row's record: its sample line around the index (bytes) and the rest as JSON
+    "CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, head BLOB, tail BLOB, meta TEXT)",
+    "DROP TABLE IF EXISTS rows",  # the records of older code (one JSON text per row)
+    # one entry per (data file path, context): the newest validation of that file, replaced when the file changes;
+    # with its group (media folders and context), its number of rows and the digest of their texts, and each row's
+    # outcome as columns (`rows`: what a longer file that starts with the same rows takes from it)
+    "CREATE TABLE IF NOT EXISTS file_entries (slot TEXT PRIMARY KEY, file_key TEXT, grp TEXT, nrows INTEGER, "
+    "rows_digest TEXT, media TEXT, entry BLOB, rows BLOB)",
+    "CREATE INDEX IF NOT EXISTS file_entries_grp ON file_entries (grp, nrows)",
+    "DROP TABLE IF EXISTS files",  # the whole-file entries of older code
+    # what a media file's checks found (decode result, token counts), by context, path and the file's digest
+    "CREATE TABLE IF NOT EXISTS media (key TEXT PRIMARY KEY, facts TEXT)",
 )
 # The modules whose code decides a row's outcome: a change to any of them is a new cache context.
-_CODE = ("rows", "remote", "media", "media_checks", "row_checks", "collator", "batching", "prepare", "validate")
+_CODE = ("rows", "remote", "media", "media_checks", "row_checks", "collator", "batching", "prepare", "validate",
+         "expectations")  # fmt: skip
 
 
 def default_path() -> Path:
@@ -114,7 +130,7 @@ class ValidationCache:
         db.execute("PRAGMA synchronous=NORMAL")
         for stmt in _SCHEMA:
             db.execute(stmt)
-        db.execute("SELECT count(*) FROM rows WHERE key = ''").fetchone()  # a damaged file fails here, not later
+        db.execute("SELECT count(*) FROM records WHERE key = ''").fetchone()  # a damaged file fails here, not later
         db.commit()
         return db
 
@@ -181,23 +197,53 @@ class ValidationCache:
 
         return self._safely("read", run, {}) if keys else {}
 
-    def get(self, keys: list[str]) -> dict[str, dict]:
-        """Stored results of the keys found (an unreadable entry is a miss)."""
+    def get_records(self, keys: list[str]) -> dict[str, dict]:
+        """Stored row records of the keys found, each a dict with its `line` as (head, tail) bytes where it has one
+        (an unreadable entry is a miss)."""
         found = {}
-        for key, (text,) in self._lookup("rows", "key", keys, "result").items():
+        for key, (head, tail, meta) in self._lookup("records", "key", keys, "head, tail, meta").items():
             try:
-                found[key] = orjson.loads(text)
+                record = orjson.loads(meta)
             except (TypeError, ValueError):  # (orjson.JSONDecodeError is a ValueError)
                 continue
+            if head is not None:
+                record["line"] = (head, tail)
+            found[key] = record
         self.hits += len(found)
         self.misses += len(set(keys)) - len(found)
         return found
+
+    def put_records(self, items: dict[str, dict]) -> None:
+        # written by json (orjson would write NaN as null), read by orjson: a value orjson cannot read back (NaN, an
+        # integer over 64 bits) makes its entry a miss, checked again
+        data = []
+        for key, record in items.items():
+            head, tail = record.get("line", (None, None))
+            meta = json.dumps({k: v for k, v in record.items() if k != "line"}, sort_keys=True)
+            data.append((key, head, tail, meta))
+        sql = "INSERT OR REPLACE INTO records VALUES (?,?,?,?)"
+        self._safely("write", lambda db: (db.executemany(sql, data), db.commit()), None)
+
+    def get_media(self, keys: list[str]) -> dict[str, Any]:
+        """Stored facts of media files (components/data/validate.py) of the keys found."""
+        found = {}
+        for key, (text,) in self._lookup("media", "key", keys, "facts").items():
+            try:
+                found[key] = orjson.loads(text)
+            except (TypeError, ValueError):
+                continue
+        return found
+
+    def put_media(self, items: dict[str, Any]) -> None:
+        data = [(k, json.dumps(v, sort_keys=True)) for k, v in items.items()]
+        sql = "INSERT OR REPLACE INTO media VALUES (?,?)"
+        self._safely("write", lambda db: (db.executemany(sql, data), db.commit()), None)
 
     def get_file(self, slot: str, file_key: str) -> tuple[dict[str, Any], bytes] | None:
         """(media versions, entry) stored for `slot` when it holds `file_key`, else None."""
 
         def run(db: sqlite3.Connection):
-            return db.execute("SELECT file_key, media, entry FROM files WHERE slot = ?", (slot,)).fetchone()
+            return db.execute("SELECT file_key, media, entry FROM file_entries WHERE slot = ?", (slot,)).fetchone()
 
         found = self._safely("read", run, None)
         if found is None or found[0] != file_key:
@@ -207,19 +253,45 @@ class ValidationCache:
         except (TypeError, ValueError, zlib.error):
             return None
 
-    def put_file(self, slot: str, file_key: str, media: dict[str, Any], entry: bytes) -> None:
-        data = (slot, file_key, json.dumps(media), zlib.compress(entry, 1))
-        self._safely(
-            "write", lambda db: (db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?)", data), db.commit()), None
-        )
+    def file_candidates(self, group: str, nrows: int) -> list[tuple[str, int, str]]:
+        """(slot, rows, rows digest) of the entries of `group` with at most `nrows` rows, the most rows first."""
 
-    def put(self, items: dict[str, dict]) -> None:
-        # written by json (orjson would write NaN as null), read by orjson: a value orjson cannot read back (NaN, an
-        # integer over 64 bits) makes its entry a miss, checked again
-        data = [(k, json.dumps(v, sort_keys=True)) for k, v in items.items()]
-        self._safely(
-            "write", lambda db: (db.executemany("INSERT OR REPLACE INTO rows VALUES (?,?)", data), db.commit()), None
-        )
+        def run(db: sqlite3.Connection):
+            sql = ("SELECT slot, nrows, rows_digest FROM file_entries WHERE grp = ? AND nrows <= ? "
+                   "AND rows_digest IS NOT NULL ORDER BY nrows DESC LIMIT 16")  # fmt: skip
+            return [tuple(r) for r in db.execute(sql, (group, nrows))]
+
+        return self._safely("read", run, [])
+
+    def get_file_rows(self, slot: str) -> tuple[dict[str, Any], bytes, bytes] | None:
+        """(media versions, entry, rows) stored for `slot`, else None."""
+
+        def run(db: sqlite3.Connection):
+            return db.execute("SELECT media, entry, rows FROM file_entries WHERE slot = ?", (slot,)).fetchone()
+
+        found = self._safely("read", run, None)
+        if found is None or found[2] is None:
+            return None
+        try:
+            return json.loads(found[0]), zlib.decompress(found[1]), zlib.decompress(found[2])
+        except (TypeError, ValueError, zlib.error):
+            return None
+
+    def put_file(
+        self,
+        slot: str,
+        file_key: str,
+        media: dict[str, Any],
+        entry: bytes,
+        group: str | None = None,
+        nrows: int = 0,
+        rows_digest: str | None = None,
+        rows: bytes | None = None,
+    ) -> None:
+        data = (slot, file_key, group, nrows, rows_digest, json.dumps(media), zlib.compress(entry, 1),
+                zlib.compress(rows, 1) if rows is not None else None)  # fmt: skip
+        sql = "INSERT OR REPLACE INTO file_entries VALUES (?,?,?,?,?,?,?,?)"
+        self._safely("write", lambda db: (db.execute(sql, data), db.commit()), None)
 
 
 def _version(path: str) -> tuple[int, int | str]:
