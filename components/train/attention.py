@@ -17,6 +17,8 @@ implementation, so checkpoints load anywhere as usual.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -49,9 +51,10 @@ def block_causal_segments(mask: torch.Tensor | None) -> list[list[tuple[int, int
 
 
 class _LastMask:
-    """Every decoder layer of one forward gets the same mask tensor: its blocks are read once."""
+    """Every decoder layer of one forward gets the same mask tensor: its blocks are read once. The mask is held weakly
+    (on a GPU a packed row's dense mask can be hundreds of MB)."""
 
-    mask: torch.Tensor | None = None
+    mask: weakref.ref | None = None
     segments: list | None = None
 
 
@@ -63,11 +66,12 @@ def packed_sdpa_attention_forward(
     attention_mask: torch.Tensor | None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
-    if attention_mask is not None and attention_mask is _LastMask.mask:
+    if attention_mask is not None and _LastMask.mask is not None and _LastMask.mask() is attention_mask:
         segments = _LastMask.segments
     else:
         segments = block_causal_segments(attention_mask)
-        _LastMask.mask, _LastMask.segments = attention_mask, segments
+        _LastMask.mask = weakref.ref(attention_mask) if attention_mask is not None else None
+        _LastMask.segments = segments
     if segments is None or kwargs.get("position_bias") is not None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     kwargs["is_causal"] = True
