@@ -339,6 +339,7 @@ def test_media_seen_before_is_not_decoded_again(demo, tmp_path, monkeypatch):
     results and token sizes from the cache: nothing is decoded, and the report is the one of an uncached validation
     with the real token counter. A file rewritten with other bytes is decoded and sized again."""
     from components.data import media_checks, prepare
+    from components.data import validate as validate_module
 
     cfg, ref, processor = demo
     data = tmp_path / "data"
@@ -365,19 +366,22 @@ def test_media_seen_before_is_not_decoded_again(demo, tmp_path, monkeypatch):
     monkeypatch.setattr(prepare.media, "load_video", counting("frames", media.load_video))
     cache = RowCache(ValidationCache(tmp_path / "v.sqlite"), "context")
 
-    def validate(rows, cache=None):
+    def validate(rows, cache=None, workers=0):
         path.write_text(json.dumps(rows))
         for k in calls:
             calls[k] = 0
         stats = {}
         samples, report = validate_samples(
             path, run.data, token_length=token_counter(run, processor, ref), max_length=run.train.max_length,
-            cache=cache, stats=stats,
+            cache=cache, stats=stats, workers=workers,
         )  # fmt: skip
         return [asdict(s) for s in samples], report.to_dict(), stats, dict(calls)
 
-    cold = validate(first, cache)
-    assert cold[3] == {"image": 1, "video": 1, "size": 1, "frames": 1} and cold[2]["checked"] == 2
+    assert validate(first)[3] == {"image": 1, "video": 1, "size": 1, "frames": 1}  # what a file costs, uncached
+    # the cold validation in two forked workers (one row each): what they learn comes back and is stored
+    monkeypatch.setattr(validate_module, "MIN_CHUNK", 1)
+    cold = validate(first, cache, workers=2)
+    assert cold[2]["checked"] == 2 and cold[3] == {"image": 0, "video": 0, "size": 0, "frames": 0}  # (in the workers)
     warm = validate(first + more, cache)
     assert warm[2]["checked"] == 2 and warm[2]["cached"] == 2
     assert warm[3] == {"image": 0, "video": 0, "size": 0, "frames": 0}
