@@ -54,6 +54,7 @@ STEPS = 5
 LOGIT_ATOL = 1e-4
 PACKING_REL = 1e-5  # packed == unpacked: loss and gradients, fp32 (as tests/test_packing.py)
 PACKING_CHUNK = 7  # the chunked loss's chunk size: several chunks even on the tiny rows
+LR = 1e-2  # the train stage's learning rate (LoRA r=4 on tiny models)
 MEMORISE_STEPS = 200  # at most, after the STEPS: the tiny models memorise the matrix rows' answers in tens of steps
 MEMORISE_MARGIN = 0.1  # the label's logit over the runner-up's at every supervised token: 1000x what merging may move
 GENERATE_CHECKS = ("single", "text_only")  # rows whose first answer `generate` must reproduce (those the family has)
@@ -320,9 +321,12 @@ def label_margin(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (right - others).min().item()
 
 
-def memorise(model, batches: list[dict], opt: torch.optim.Optimizer) -> tuple[int, float, float]:
+def memorise(model, batches: list[dict], lr: float) -> tuple[int, float, float]:
     """Train on `batches` until greedy decoding reproduces every supervised token by MEMORISE_MARGIN: (steps taken,
-    margin reached, last loss). Fails after MEMORISE_STEPS."""
+    margin reached, last loss). Fails after MEMORISE_STEPS. Its own optimizer: Adam moments carried over from steps
+    on other batches stalled GLM-4.5V-MoE's tiny model short of the margin on an AMD EPYC CPU (a fresh one memorises
+    it in 33 steps there)."""
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     margin = loss = float("nan")
     for step in range(MEMORISE_STEPS + 1):
         opt.zero_grad()
@@ -548,7 +552,7 @@ class Matrix:
         for n in trainable:
             parts[part_of(n.removeprefix("base_model.model."), self.fam)] += 1
         _check(all(parts.values()), f"trainable tensors per part: {parts}")
-        opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=1e-2)
+        opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=LR)
         batches = [_to_model(b, self.model) for b in self.batches]
         losses = []
         for _ in range(STEPS):
@@ -577,7 +581,7 @@ class Matrix:
         # each row alone as `generate` sees it (Mllama skips its cross-attention layers for a batch without images)
         rows = matrix_rows(self.fam)
         checked = [_to_model(self.collator([rows[k]]), self.model) for k in GENERATE_CHECKS if k in rows]
-        steps, margin, loss = memorise(self.model, checked, opt)
+        steps, margin, loss = memorise(self.model, checked, LR)
         self.model.eval()
         return (
             f"loss {losses[0]:.3f} -> {final:.3f}; trainable tensors {parts}{note}; "

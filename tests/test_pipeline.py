@@ -46,8 +46,10 @@ def test_demo_pipeline_end_to_end(first_run):
     env, config, c, first = first_run
     for step in [*STEPS, "promote_model"]:
         assert f"Step {step} has finished" in first, step
-    # the demo config sets no batching keys: its Qwen2-VL trains packed with the chunked loss, and the run says so
-    assert "batching: packed (train.packing: auto, and family qwen2_vl packs); loss: chunked" in first
+    # the demo config sets no batching keys: its Qwen2-VL trains packed, attending per sample, with the chunked loss,
+    # and the run says so
+    said = "batching: packed (train.packing: auto, and family qwen2_vl packs); attention: packed_sdpa; loss: chunked"
+    assert said in first
 
     from mlflow import MlflowClient
 
