@@ -307,9 +307,13 @@ def validate_samples(
     )
 
     # the rows a file validated before shares with this one, from its start (rows appended since): its outcome
-    done = _Done()
+    done, group, digests = _Done(), None, {}
     if cache is not None:
-        done = _shared_start(cache, data, image_root, video_root)
+        group = _group_key(image_root, video_root, cache.context)
+        candidates = cache.store.file_candidates(group, len(data))
+        # one pass over the rows' texts: the candidates' row counts, and this file's own (stored with its entry)
+        digests = _rows_digests(data, {n for _, n, _ in candidates} | {len(data)})
+        done = _shared_start(cache.store, candidates, digests)
     start = done.rows
     # other rows validated before (the same text, media bytes and context): their stored record, not parsed, not checked
     keys: dict[int, str] = {}
@@ -478,9 +482,8 @@ def validate_samples(
             "tokens": token_list,
             "check_issues": [[i.index, i.row_id, i.reason, i.kind] for i in check_issues],
         }
-        group, digest = _group_key(image_root, video_root, cache.context), _rows_digests(data, {len(data)})
         cache.store.put_file(
-            slot, file_key, media_versions(media), entry, group, len(data), digest.get(len(data)), _dumps(rows)
+            slot, file_key, media_versions(media), entry, group, len(data), digests.get(len(data)), _dumps(rows)
         )
     return samples, report
 
@@ -525,17 +528,15 @@ def _rows_digests(data: DataFile, counts: set[int]) -> dict[int, str]:
     return out
 
 
-def _shared_start(cache: RowCache, data: DataFile, image_root: Any, video_root: Any) -> _Done:
+def _shared_start(store: ValidationCache, candidates: list[tuple[str, int, str]], digests: dict[int, str]) -> _Done:
     """The outcome of the longest run of first rows this file shares with a JSONL file validated before (the same
-    file before rows were appended, or another one it extends) under the same media folders and context, whose media
-    files have not changed since; nothing when there is none."""
-    group = _group_key(image_root, video_root, cache.context)
-    candidates = cache.store.file_candidates(group, len(data))
-    digests = _rows_digests(data, {n for _, n, _ in candidates})
+    file before rows were appended, or another one it extends) under the same media folders and context (`candidates`:
+    ValidationCache.file_candidates of its group; `digests`: _rows_digests of this file at their row counts), whose
+    media files have not changed since; nothing when there is none."""
     for other, n, digest in candidates:
         if n == 0 or digests.get(n) != digest:
             continue
-        found = cache.store.get_file_rows(other)
+        found = store.get_file_rows(other)
         if found is None or media_versions(found[0]) != found[0]:
             continue
         try:
